@@ -1,0 +1,270 @@
+package bootmenu
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/pxekit/pxekit/internal/osid"
+)
+
+// InstallInput is what an unattended install needs on the kernel command
+// line. Only AnswerURL is required; the rest has working defaults.
+type InstallInput struct {
+	// RepoURL is the installation source over HTTP. Anaconda: the
+	// extracted tree (inst.repo). Ubuntu: the live-server ISO itself (url=),
+	// which casper downloads into RAM (give the machine 4 GB or more).
+	// Debian: a mirror or the extracted DVD, set as the d-i mirror; empty
+	// leaves the mirror to the preseed file.
+	RepoURL string
+	// AnswerURL is the kickstart file (anaconda), the NoCloud seed
+	// directory holding user-data and meta-data (subiquity; a trailing
+	// slash is added), or the preseed file (d-i). Required.
+	AnswerURL string
+	// Stage2URL is anaconda's inst.stage2, for when RepoURL is not a full
+	// tree (e.g. the tree is a mirror without images/install.img).
+	Stage2URL string
+	// BootMAC, when set, names the install NIC literally (per-host menus).
+	// Default: BOOTIF is filled in by the loader from the NIC it booted
+	// from. Set NoBootIF to leave BOOTIF out.
+	BootMAC  net.HardwareAddr
+	NoBootIF bool
+	// Console is the kernel console, e.g. "ttyS0,115200n8". Default: none
+	// (the kernel's own default).
+	Console string
+	// Nameservers are handed to d-i (netcfg/get_nameservers) so that it
+	// does not stop to ask when DHCP gives no DNS server. Ignored by the
+	// other installers, which do not ask. Several addresses are joined with
+	// a space, which iPXE cannot carry: give one for iPXE menus.
+	Nameservers []string
+	// Hostname and Domain preseed d-i's network questions; DHCP-supplied
+	// names still win. Defaults "unassigned-hostname" and
+	// "unassigned-domain", the values d-i documents for "take it from DHCP".
+	Hostname, Domain string
+	// Locale and Keymap answer the d-i questions asked before the preseed
+	// file can load. Defaults "en_US.UTF-8" and "us".
+	Locale, Keymap string
+	// Extra arguments are appended last.
+	Extra []Arg
+}
+
+func checkURL(what, s string, required bool) error {
+	if s == "" {
+		if required {
+			return fmt.Errorf("%w: %s is required", ErrInvalid, what)
+		}
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ftp" && u.Scheme != "nfs") {
+		return fmt.Errorf("%w: %s %q is not an http(s), ftp or nfs URL", ErrInvalid, what, s)
+	}
+	return nil
+}
+
+// InstallArgs returns the kernel arguments that make osID's installer run
+// unattended from in. Keys are those of the installer generation:
+//
+//   - anaconda (EL7, EL8, EL9, openEuler, Kylin, UOS): inst.repo, inst.ks,
+//     optional inst.stage2. EL7 also still accepts the unprefixed ks=,
+//     repo= and ksdevice=; EL9's anaconda dropped them, so the inst.
+//     spelling, valid on all, is used.
+//   - subiquity (Ubuntu 20.04, 22.04, 24.04): ip=dhcp, url=<ISO>,
+//     autoinstall, ds=nocloud-net;s=<seed>/ (24.04's cloud-init: ds=nocloud;
+//     s=...), cloud-config-url=/dev/null so cloud-init does not fetch the
+//     ISO a second time as its config; 20.04 also needs root=/dev/ram0 and
+//     ramdisk_size for the ISO.
+//   - debian-installer: auto=true priority=critical url=<preseed>
+//     interface=auto, locale, keymap, hostname and domain (asked before the
+//     preseed is read), nameservers, and the mirror from RepoURL.
+//
+// Then BOOTIF (unless NoBootIF), console=, and in.Extra.
+func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
+	info, ok := osid.Lookup(osID)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownOS, osID)
+	}
+	if err := checkURL("answer-file URL", in.AnswerURL, true); err != nil {
+		return nil, err
+	}
+	if err := checkURL("repository URL", in.RepoURL, false); err != nil {
+		return nil, err
+	}
+	if err := checkURL("stage2 URL", in.Stage2URL, false); err != nil {
+		return nil, err
+	}
+	var args []Arg
+	switch info.Family {
+	case osid.Anaconda:
+		if in.RepoURL != "" {
+			args = append(args, KV("inst.repo", in.RepoURL))
+		}
+		if in.Stage2URL != "" {
+			args = append(args, KV("inst.stage2", in.Stage2URL))
+		}
+		args = append(args, KV("inst.ks", in.AnswerURL))
+	case osid.Subiquity:
+		if in.RepoURL == "" {
+			return nil, fmt.Errorf("%w: %s netboots the live-server ISO: RepoURL must be the ISO's URL", ErrInvalid, osID)
+		}
+		if info.Major <= 20 {
+			args = append(args, KV("root", "/dev/ram0"), KV("ramdisk_size", "1500000"))
+		}
+		seed := in.AnswerURL
+		if !strings.HasSuffix(seed, "/") {
+			seed += "/"
+		}
+		ds := "nocloud-net"
+		if info.Major >= 24 {
+			ds = "nocloud"
+		}
+		args = append(args,
+			KV("ip", "dhcp"),
+			KV("url", in.RepoURL),
+			Flag("autoinstall"),
+			KV("ds", ds+";s="+seed),
+			KV("cloud-config-url", "/dev/null"),
+		)
+	case osid.DebianDI:
+		loc, km := in.Locale, in.Keymap
+		if loc == "" {
+			loc = "en_US.UTF-8"
+		}
+		if km == "" {
+			km = "us"
+		}
+		host, dom := in.Hostname, in.Domain
+		if host == "" {
+			host = "unassigned-hostname"
+		}
+		if dom == "" {
+			dom = "unassigned-domain"
+		}
+		args = append(args,
+			KV("auto", "true"),
+			KV("priority", "critical"),
+			KV("url", in.AnswerURL),
+			KV("interface", "auto"),
+			KV("debian-installer/locale", loc),
+			KV("keyboard-configuration/xkb-keymap", km),
+			KV("netcfg/get_hostname", host),
+			KV("netcfg/get_domain", dom),
+		)
+		if len(in.Nameservers) > 0 {
+			for _, ns := range in.Nameservers {
+				if net.ParseIP(ns) == nil {
+					return nil, fmt.Errorf("%w: nameserver %q is not an IP address", ErrInvalid, ns)
+				}
+			}
+			args = append(args, KV("netcfg/get_nameservers", strings.Join(in.Nameservers, " ")))
+		}
+		if in.RepoURL != "" {
+			u, _ := url.Parse(in.RepoURL)
+			dir := u.EscapedPath()
+			if dir == "" {
+				dir = "/"
+			}
+			args = append(args,
+				KV("mirror/country", "manual"),
+				KV("mirror/protocol", u.Scheme),
+				KV("mirror/"+u.Scheme+"/hostname", u.Host),
+				KV("mirror/"+u.Scheme+"/directory", dir),
+				KV("mirror/"+u.Scheme+"/proxy", ""),
+			)
+		}
+	default:
+		return nil, fmt.Errorf("%w: %s has installer family %q, which bootmenu does not know", ErrUnknownOS, osID, info.Family)
+	}
+	switch {
+	case in.NoBootIF:
+	case in.BootMAC != nil:
+		w, err := macWord(in.BootMAC)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, KV("BOOTIF", w))
+	default:
+		args = append(args, BootIF())
+	}
+	if in.Console != "" {
+		args = append(args, KV("console", in.Console))
+	}
+	args = append(args, in.Extra...)
+	for _, a := range args {
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	return args, nil
+}
+
+// BootFiles returns where osID's network kernel and initrd live, relative
+// to the root of its installation media: images/pxeboot/ for anaconda,
+// casper/ for Ubuntu's live server, and for Debian the netboot tree
+// (debian-installer/amd64/ — the ISO's own initrd cannot netboot; serve
+// the netboot tarball or the debian-installer-N-netboot-amd64 package).
+func BootFiles(osID string) (kernel string, initrds []string, err error) {
+	info, ok := osid.Lookup(osID)
+	if !ok {
+		return "", nil, fmt.Errorf("%w: %q", ErrUnknownOS, osID)
+	}
+	switch info.Family {
+	case osid.Anaconda:
+		return "images/pxeboot/vmlinuz", []string{"images/pxeboot/initrd.img"}, nil
+	case osid.Subiquity:
+		return "casper/vmlinuz", []string{"casper/initrd"}, nil
+	}
+	return "debian-installer/amd64/linux", []string{"debian-installer/amd64/initrd.gz"}, nil
+}
+
+// InstallEntry returns the menu entry that installs osID: kernel and
+// initrd from BootFiles under dir (the OS tree's path relative to the boot
+// server root; "" for the root itself), arguments from InstallArgs. Its ID
+// is "install".
+func InstallEntry(osID, dir string, in InstallInput) (Entry, error) {
+	args, err := InstallArgs(osID, in)
+	if err != nil {
+		return Entry{}, err
+	}
+	kernel, initrds, err := BootFiles(osID)
+	if err != nil {
+		return Entry{}, err
+	}
+	info, _ := osid.Lookup(osID)
+	join := func(p string) string { return strings.TrimPrefix(path.Join(dir, p), "/") }
+	e := Entry{
+		ID:     "install",
+		Title:  "Install " + info.Name + " " + info.Version,
+		Kernel: join(kernel),
+		Args:   args,
+	}
+	for _, p := range initrds {
+		e.Initrds = append(e.Initrds, join(p))
+	}
+	return e, e.Validate()
+}
+
+// LocalEntry returns the "boot from local disk" entry, ID "local".
+func LocalEntry() Entry {
+	return Entry{ID: "local", Title: "Boot from local disk", Local: LocalExit}
+}
+
+// InstallMenu is the one-call path: a menu with the install entry for osID
+// (default, 5-second timeout) and a local-boot entry. Render it with
+// Render.
+func InstallMenu(osID, dir string, in InstallInput) (*Menu, error) {
+	e, err := InstallEntry(osID, dir, in)
+	if err != nil {
+		return nil, err
+	}
+	m := &Menu{
+		Title:   "pxekit: " + e.Title,
+		Timeout: 5 * time.Second,
+		Default: e.ID,
+		Entries: []Entry{e, LocalEntry()},
+	}
+	return m, m.Validate()
+}
