@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func render(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestRenderEveryKind(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-os", "rocky-9.0", "-kind", "grub", "-repo", "http://10.0.0.1/rocky9/", "-answer", "http://10.0.0.1/ks.cfg"}, "inst.ks=http://10.0.0.1/ks.cfg"},
+		{[]string{"-os", "debian-12", "-kind", "pxelinux", "-answer", "http://10.0.0.1/preseed.cfg"}, "auto=true"},
+		{[]string{"-os", "ubuntu-22.04", "-kind", "ipxe", "-repo", "http://10.0.0.1/u.iso", "-answer", "http://10.0.0.1/seed/", "-http", "http://10.0.0.1/"}, "#!ipxe"},
+		{[]string{"-os", "centos-7.9", "-kind", "kickstart", "-layout", "lvm"}, "logvol"},
+		{[]string{"-os", "ubuntu-24.04", "-kind", "autoinstall"}, "#cloud-config"},
+		{[]string{"-os", "ubuntu-24.04", "-kind", "meta-data"}, "instance-id"},
+		{[]string{"-os", "debian-11", "-kind", "preseed"}, "d-i partman-auto"},
+	} {
+		code, out, errs := render(t, tc.args...)
+		require.Equal(t, 0, code, "%v: %s", tc.args, errs)
+		assert.Contains(t, out, tc.want, "%v", tc.args)
+	}
+}
+
+func TestRenderSpecErrorNamesFields(t *testing.T) {
+	spec := filepath.Join(t.TempDir(), "bad.yaml")
+	require.NoError(t, os.WriteFile(spec, []byte("hostname: web01\nlayout:\n  scheme: lvm\n  lvm:\n    volumes:\n      - {mount: /, size: -5}\n"), 0o644))
+	code, _, errs := render(t, "-os", "rocky-9.0", "-kind", "kickstart", "-spec", spec)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "layout.lvm.volumes[0].size")
+}
+
+func TestRenderUsageErrors(t *testing.T) {
+	code, _, errs := render(t, "-os", "windows-11", "-kind", "grub")
+	assert.Equal(t, 2, code)
+	assert.True(t, strings.Contains(errs, "debian-12"), "lists the known IDs: %s", errs)
+	code, _, errs = render(t, "-os", "debian-12", "-kind", "grub")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errs, "-answer")
+	code, _, _ = render(t, "-os", "rocky-9.0", "-kind", "preseed")
+	assert.Equal(t, 1, code, "rocky reads a kickstart")
+}
