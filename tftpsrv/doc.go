@@ -1,16 +1,44 @@
-// Package tftpsrv is a read-only TFTP server for network boot: it carries the
-// first bytes a bare server loads (shim, GRUB, pxelinux, sometimes the kernel
-// and initrd). It serves any io/fs.FS — a directory, an ISO image, an
-// embed.FS — plus files generated per request, such as per-host menus.
+// Package tftpsrv is a read-only TFTP server for network boot, shaped like
+// net/http: a Server with documented defaults, a Handler interface and
+// HandlerFunc, a ServeMux that mixes generated files with a file tree, and
+// FileServer for any io/fs.FS (a directory, an embed.FS, an ISO image).
 //
-// Its API follows net/http: a Server with a Handler, a ServeMux that routes
-// names and patterns to handlers, and FileServer for plain files.
+// The usual setup serves a directory:
 //
-// Sketch:
-//
-//	srv := &tftpsrv.Server{Handler: tftpsrv.FileServer(os.DirFS("/srv/tftp"))}
+//	srv := &tftpsrv.Server{Handler: tftpsrv.FileServer(os.DirFS(dir)), Logger: logger}
 //	go srv.ListenAndServe(":69")
-//	defer srv.Shutdown(ctx)
+//	...
+//	srv.Shutdown(ctx)
 //
-// Writes are always refused. The package is built on github.com/pin/tftp/v3.
+// Per-host content (a GRUB menu chosen by the client's address) is a
+// handler on a ServeMux, in front of the same tree as the "/" fallback; a
+// handler sees the client's address and port and the cleaned name.
+//
+// What the server takes care of, because boot firmware depends on it:
+//
+//   - Names: leading "/", backslashes, "./" and doubled slashes are accepted;
+//     anything leaving the tree, control characters and over-long names are
+//     refused with TFTP error 2 (see CleanName). Missing files are error 1.
+//     Error messages are fixed texts, never server paths.
+//   - Write requests are refused at once with error 2; no socket is kept.
+//   - Options, case-insensitive: blksize (8–65464, capped by MaxBlockSize
+//     and the interface MTU), tsize (files and generated content), timeout
+//     (RFC 2349) and windowsize (RFC 7440, which UEFI firmware and shim ask
+//     for). The UEFI size probe (OACK, then client ERROR 8) is normal and is
+//     not logged as a failure.
+//   - Retransmission after Timeout (default 1 s), giving up after Retries;
+//     limits on concurrent transfers overall and per client address.
+//   - Shutdown(ctx) returns by ctx's deadline even with stalled clients.
+//   - OnEvent reports the start and end of every transfer with bytes,
+//     duration and negotiated sizes, for progress and metrics.
+//
+// os.DirFS follows symbolic links out of the directory; when the tree is not
+// fully trusted, serve root.FS() of an os.OpenRoot(dir) instead.
+//
+// The protocol engine for plain lock-step transfers is
+// github.com/pin/tftp/v3. Its request intake is not safe to expose (see the
+// comment in engine_pin.go), so this package reads and vets requests itself,
+// answers refusals with the right codes, and hands admitted lock-step
+// requests to pin/tftp; transfers that negotiate windowsize or timeout,
+// which pin/tftp lacks, run on this package's own RFC 7440 sender.
 package tftpsrv

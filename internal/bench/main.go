@@ -39,8 +39,8 @@ func suites() []suite {
 // The peers, as Debian packages, and the daemons their post-install scripts
 // may start (which would hold ports 67 and 69 on the host).
 var (
-	peerPackages = []string{"dnsmasq-base", "tftpd-hpa", "atftpd", "kea-dhcp4-server", "nginx-light", "atftp", "curl"}
-	peerServices = []string{"tftpd-hpa", "atftpd", "kea-dhcp4-server", "nginx"}
+	peerPackages = []string{"dnsmasq-base", "tftpd-hpa", "kea-dhcp4-server", "nginx-light", "atftp", "curl"}
+	peerServices = []string{"tftpd-hpa", "kea-dhcp4-server", "nginx"}
 )
 
 func main() {

@@ -1,0 +1,95 @@
+package tftpsrv_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"testing/fstest"
+	"time"
+
+	"github.com/pxekit/pxekit/tftpsrv"
+)
+
+// Serve a directory on the TFTP port until interrupted.
+func ExampleFileServer() {
+	dir := os.TempDir()
+	srv := &tftpsrv.Server{
+		Handler: tftpsrv.FileServer(os.DirFS(dir)),
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
+	}
+	go func() {
+		if err := srv.ListenAndServe("127.0.0.1:6969"); err != nil && !errors.Is(err, tftpsrv.ErrServerClosed) {
+			fmt.Println(err)
+		}
+	}()
+	// ... on SIGINT or SIGTERM:
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}
+
+// Generate a GRUB menu per client, chosen by the client's IP address, and
+// fall back to files for everything else.
+func ExampleServeMux() {
+	macByIP := map[netip.Addr]string{netip.MustParseAddr("10.0.0.23"): "52:54:00:12:34:56"}
+	tree := fstest.MapFS{"grubx64.efi": {Data: []byte("...")}}
+
+	mux := tftpsrv.NewServeMux()
+	_ = mux.HandleFunc("grub/grub.cfg", func(w tftpsrv.ResponseWriter, r *tftpsrv.Request) {
+		mac, ok := macByIP[r.RemoteAddr.Addr()]
+		if !ok {
+			w.Error(&tftpsrv.Error{Code: tftpsrv.ErrCodeFileNotFound, Message: "unknown host"})
+			return
+		}
+		fmt.Fprintf(w, "set timeout=1\nmenuentry 'install %s' { linux /vmlinuz auto=true }\n", mac)
+	})
+	_ = mux.Handle("pxelinux.cfg/01-*", tftpsrv.HandlerFunc(func(w tftpsrv.ResponseWriter, r *tftpsrv.Request) {
+		fmt.Fprintf(w, "default install\n")
+	}))
+	_ = mux.Handle("/", tftpsrv.FileServer(tree))
+
+	for _, name := range []string{"grub/grub.cfg", "pxelinux.cfg/01-52-54-00-12-34-56", "grubx64.efi", "ldlinux.c32"} {
+		_, pattern := mux.Handler(name)
+		fmt.Printf("%s → %q\n", name, pattern)
+	}
+	// Output:
+	// grub/grub.cfg → "grub/grub.cfg"
+	// pxelinux.cfg/01-52-54-00-12-34-56 → "pxelinux.cfg/01-*"
+	// grubx64.efi → "/"
+	// ldlinux.c32 → "/"
+}
+
+// Report progress per host from transfer events.
+func ExampleServer_OnEvent() {
+	srv := &tftpsrv.Server{
+		Handler: tftpsrv.FileServer(os.DirFS(os.TempDir())),
+		OnEvent: func(e tftpsrv.Event) {
+			switch {
+			case e.Kind == tftpsrv.TransferStart:
+				fmt.Printf("%s fetching %s (%d bytes)\n", e.RemoteAddr.Addr(), e.Name, e.Size)
+			case e.Probe:
+				// The UEFI size probe: the real download follows.
+			case e.Err != nil:
+				fmt.Printf("%s failed %s: %v\n", e.RemoteAddr.Addr(), e.Name, e.Err)
+			default:
+				fmt.Printf("%s got %s in %v\n", e.RemoteAddr.Addr(), e.Name, e.Duration)
+			}
+		},
+	}
+	_ = srv
+}
+
+func ExampleCleanName() {
+	for _, raw := range []string{"/grub/grub.cfg", `\boot\wdsnbp.com`, "bios/../pxelinux.0", "../../etc/shadow"} {
+		name, err := tftpsrv.CleanName(raw)
+		fmt.Printf("%q → %q %v\n", raw, name, err)
+	}
+	// Output:
+	// "/grub/grub.cfg" → "grub/grub.cfg" <nil>
+	// "\\boot\\wdsnbp.com" → "boot/wdsnbp.com" <nil>
+	// "bios/../pxelinux.0" → "pxelinux.0" <nil>
+	// "../../etc/shadow" → "" tftpsrv: invalid file name: leaves the served tree
+}

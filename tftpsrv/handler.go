@@ -1,0 +1,102 @@
+package tftpsrv
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/netip"
+)
+
+// A Handler answers one read request. It either writes generated content to
+// w, hands over content with w.ServeContent, or refuses with w.Error; nothing
+// is sent until it returns. A handler that does none of these answers "file
+// not found", so forgetting to answer can never leak a socket.
+type Handler interface {
+	ServeTFTP(w ResponseWriter, r *Request)
+}
+
+// HandlerFunc adapts an ordinary function to Handler.
+type HandlerFunc func(w ResponseWriter, r *Request)
+
+// ServeTFTP calls f(w, r).
+func (f HandlerFunc) ServeTFTP(w ResponseWriter, r *Request) { f(w, r) }
+
+// ResponseWriter collects a handler's answer.
+type ResponseWriter interface {
+	// Write appends generated content (a menu, a config file). It is kept
+	// in memory, so its length is the exact size answered to tsize.
+	io.Writer
+	// ServeContent sends content of the given size (negative when unknown;
+	// tsize is then taken from io.Seeker if content offers it). When
+	// content is an io.ReaderAt it is read through a private offset, so one
+	// shared file may back many transfers. The server closes content after
+	// the transfer when it is an io.Closer.
+	ServeContent(content io.Reader, size int64)
+	// Error refuses the request. *Error chooses its own code and message;
+	// errors matching fs.ErrNotExist answer code 1, fs.ErrPermission and
+	// ErrInvalidName code 2, anything else code 0 with a fixed text. The
+	// error itself is logged, never sent.
+	Error(err error)
+}
+
+// Request is one read request as a handler sees it.
+type Request struct {
+	// Name is the cleaned name (see CleanName): slash-separated, without a
+	// leading slash, valid for io/fs.
+	Name string
+	// RawName is the name exactly as the client sent it, for logs.
+	RawName string
+	// RemoteAddr is the client's address and port; per-host content (menus
+	// chosen by the client's IP) keys on it.
+	RemoteAddr netip.AddrPort
+	// LocalAddr is the address the request was sent to, when the socket
+	// reports it (it does for sockets made by ListenAndServe).
+	LocalAddr netip.Addr
+	// Options are the options the client asked for, names lower-cased.
+	Options map[string]string
+
+	ctx context.Context
+}
+
+// Context is cancelled when the server is closed or shuts down past its
+// deadline.
+func (r *Request) Context() context.Context {
+	if r.ctx == nil {
+		return context.Background()
+	}
+	return r.ctx
+}
+
+// response implements ResponseWriter.
+type response struct {
+	buf     bytes.Buffer
+	wrote   bool
+	content io.Reader
+	size    int64
+	err     error
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	w.wrote = true
+	return w.buf.Write(p)
+}
+
+func (w *response) ServeContent(content io.Reader, size int64) {
+	if w.content != nil && w.content != content {
+		closeContent(w.content)
+	}
+	w.content, w.size = content, size
+}
+
+func (w *response) Error(err error) {
+	if err == nil {
+		return
+	}
+	w.err = err
+}
+
+func closeContent(r io.Reader) {
+	if c, ok := r.(io.Closer); ok {
+		_ = c.Close()
+	}
+}
