@@ -1,19 +1,40 @@
-// Package dhcpsrv answers the first thing a bare server does: broadcast a
-// DHCPDISCOVER. It tells PXE, iPXE and UEFI HTTP-boot clients which boot file
-// to load and from where, choosing by the client's architecture (option 93).
+// Package dhcpsrv is the DHCP side of network installation: it tells a
+// machine that powers on which boot program to fetch, and in full mode also
+// gives it an address.
 //
-// Two modes matter in practice. In proxy mode (proxyDHCP) it runs beside the
-// network's existing DHCP server, never assigns an address, and answers only
-// clients that identify as PXEClient or HTTPClient; this is the safe default.
-// In full mode it also leases addresses from a pool, with reservations and
-// leases that survive a crash.
+// Three layers, usable separately:
 //
-// Sketch:
+//   - Classify turns a decoded request into a Client: MAC, architecture
+//     (option 93, or the "Arch:" field of option 60 when 93 is missing),
+//     client GUID, PXE / UEFI HTTP boot / iPXE, vendor and user class, relay.
+//   - A BootFunc turns a Client into a BootAnswer. BootTable is the default:
+//     pxelinux.0 for BIOS, shimx64.efi (if present) or grubx64.efi for x86-64
+//     UEFI, grubaa64.efi for ARM64, an http:// URL for UEFI HTTP boot, and an
+//     iPXE script URL for iPXE so that iPXE never chainloads itself.
+//   - Server answers on one interface in ModeProxy (the default: only
+//     network-boot clients, no addresses, ports 67 and 4011, so it can sit
+//     next to an existing DHCP server) or ModeFull (pool, reservations,
+//     leases per RFC 2131, boot information for booting clients).
 //
-//	srv, err := dhcpsrv.NewServer(dhcpsrv.Config{Mode: dhcpsrv.Proxy, Interface: "eth0"})
-//	if err != nil { ... }
-//	go srv.Serve(ctx)
-//	defer srv.Shutdown(context.Background())
+// The server decodes with github.com/insomniacslk/dhcp but owns its sockets:
+// one per port, bound to the interface (SO_BINDTODEVICE), so the arrival
+// interface is always known and broadcasts leave where the client is. A
+// client without an address is answered by broadcast on that interface, which
+// every firmware and installer client accepts and which needs neither a raw
+// socket nor ARP table writes. Relayed requests are answered to the relay
+// (giaddr:67), renewals and INFORMs by unicast to ciaddr.
 //
-// The package is built on github.com/insomniacslk/dhcp for packet encoding.
+// Safety: a second server on the same interface and port in the same network
+// namespace is refused (ErrAlreadyServing); handlers run in a bounded pool;
+// each MAC is rate limited; malformed packets are dropped with a debug log;
+// a reply never exceeds the client's option 57 (576 bytes by default) and a
+// boot file longer than the 128-byte BOOTP field is an error, not a cut.
+//
+// Leases live behind the LeaseStore interface. The default FileStore is an
+// fsync'd append-only log with group commit and compaction; an ACK is sent
+// only after its lease is on disk, so neither a clean restart nor kill -9
+// loses a lease or gives an address twice.
+//
+// Every message handled is reported to Config.OnEvent, which is how callers
+// show progress per machine and learn which MAC holds which address.
 package dhcpsrv

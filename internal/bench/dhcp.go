@@ -1,10 +1,428 @@
 package main
 
-import "context"
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
 
-// runDHCP is filled in by the dhcp package's work; until then it says so.
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/iana"
+	"github.com/pxekit/pxekit/dhcpsrv"
+	"golang.org/x/sys/unix"
+)
+
+// The DHCP suite puts each server in a network namespace of its own, on one
+// end of a veth pair; the load generator sits in a second namespace and acts
+// as a relay agent (giaddr set, unicast to port 67). Relaying is how large
+// installations reach a DHCP server, it needs no raw sockets in the
+// generator, and every peer supports it.
+const (
+	dhcpServeEnv = "PXEKIT_BENCH_DHCPSRV" // "iface|mode|leasefile"
+	dhcpMACs     = 10000
+	dhcpConc     = 64
+	benchSrvIP   = "10.232.0.1"
+	benchRelayIP = "10.232.0.2"
+)
+
+func init() {
+	v := os.Getenv(dhcpServeEnv)
+	if v == "" {
+		return
+	}
+	f := strings.Split(v, "|")
+	mode, _ := dhcpsrv.ParseMode(f[1])
+	cfg := dhcpsrv.Config{
+		Interface: f[0], Mode: mode, LeaseFile: f[2], RatePerMAC: -1,
+		HTTPBase: "http://" + benchSrvIP + ":8080",
+		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Subnet:   benchSubnet(),
+	}
+	srv, err := dhcpsrv.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "dhcpsrv:", err)
+		os.Exit(1)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	err = srv.Serve(ctx)
+	stop()
+	_ = srv.Shutdown(context.Background())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "dhcpsrv:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+func benchSubnet() dhcpsrv.Subnet {
+	return dhcpsrv.Subnet{
+		Prefix: netip.MustParsePrefix("10.232.0.0/16"),
+		First:  netip.MustParseAddr("10.232.1.0"), Last: netip.MustParseAddr("10.232.255.250"),
+		DNS: []netip.Addr{netip.MustParseAddr(benchSrvIP)}, LeaseTime: time.Hour,
+	}
+}
+
+// benchNet is the pair of namespaces of one measurement.
+type benchNet struct{ srvNS, cliNS, srvIf, cliIf string }
+
+func newBenchNet(ctx context.Context, tag string) (*benchNet, error) {
+	id := fmt.Sprintf("%d%s", os.Getpid()%100000, tag)
+	n := &benchNet{srvNS: "bench-dhcp-" + id + "-s", cliNS: "bench-dhcp-" + id + "-c", srvIf: "bd" + id + "s", cliIf: "bd" + id + "c"}
+	cmds := [][]string{
+		{"netns", "add", n.srvNS}, {"netns", "add", n.cliNS},
+		{"link", "add", n.srvIf, "netns", n.srvNS, "type", "veth", "peer", "name", n.cliIf, "netns", n.cliNS},
+		{"-n", n.srvNS, "addr", "add", benchSrvIP + "/16", "dev", n.srvIf},
+		{"-n", n.cliNS, "addr", "add", benchRelayIP + "/16", "dev", n.cliIf},
+		{"-n", n.srvNS, "link", "set", n.srvIf, "up"}, {"-n", n.cliNS, "link", "set", n.cliIf, "up"},
+		{"-n", n.srvNS, "link", "set", "lo", "up"}, {"-n", n.cliNS, "link", "set", "lo", "up"},
+	}
+	for _, c := range cmds {
+		if out, err := exec.CommandContext(ctx, "ip", c...).CombinedOutput(); err != nil {
+			n.close()
+			return nil, fmt.Errorf("ip %s: %v: %s", strings.Join(c, " "), err, out)
+		}
+	}
+	return n, nil
+}
+
+func (n *benchNet) close() {
+	_ = exec.Command("ip", "netns", "del", n.srvNS).Run()
+	_ = exec.Command("ip", "netns", "del", n.cliNS).Run()
+}
+
+// relaySocket opens the generator's UDP socket (relay port 67) inside the
+// client namespace.
+func relaySocket(ns string) (*net.UDPConn, error) {
+	type res struct {
+		c   *net.UDPConn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			ch <- res{err: err}
+			return
+		}
+		defer orig.Close()
+		f, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			ch <- res{err: err}
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- res{err: err}
+			return
+		}
+		c, cerr := net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(benchRelayIP), Port: 67})
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- res{err: err} // thread stays locked and is discarded
+			return
+		}
+		runtime.UnlockOSThread()
+		ch <- res{c, cerr}
+	}()
+	r := <-ch
+	return r.c, r.err
+}
+
+type dhcpPeer struct {
+	name  string
+	start func(ctx context.Context, n *benchNet, dir string) (*exec.Cmd, error)
+}
+
+func dhcpPeers(self string, proxy bool) []dhcpPeer {
+	mode := "full"
+	if proxy {
+		mode = "proxy"
+	}
+	peers := []dhcpPeer{{name: "pxekit", start: func(ctx context.Context, n *benchNet, dir string) (*exec.Cmd, error) {
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.srvNS, self)
+		cmd.Env = append(os.Environ(), dhcpServeEnv+"="+n.srvIf+"|"+mode+"|"+filepath.Join(dir, "pxekit.leases"))
+		return cmd, cmd.Start()
+	}}}
+	if proxy {
+		return peers
+	}
+	if _, err := exec.LookPath("kea-dhcp4"); err == nil {
+		peers = append(peers, dhcpPeer{name: "kea-dhcp4 (memfile)", start: func(ctx context.Context, n *benchNet, dir string) (*exec.Cmd, error) {
+			conf := filepath.Join(dir, "kea.json")
+			js := fmt.Sprintf(`{"Dhcp4": {
+  "interfaces-config": {"interfaces": ["%s"], "dhcp-socket-type": "udp"},
+  "lease-database": {"type": "memfile", "persist": true, "name": "%s", "lfc-interval": 0},
+  "valid-lifetime": 3600,
+  "subnet4": [{"id": 1, "subnet": "10.232.0.0/16", "pools": [{"pool": "10.232.1.0 - 10.232.255.250"}],
+    "option-data": [{"name": "domain-name-servers", "data": "%s"}]}],
+  "loggers": [{"name": "kea-dhcp4", "severity": "WARN", "output_options": [{"output": "stderr"}]}]
+}}`, n.srvIf, filepath.Join(dir, "kea.leases"), benchSrvIP)
+			if err := os.WriteFile(conf, []byte(js), 0o644); err != nil {
+				return nil, err
+			}
+			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.srvNS, "kea-dhcp4", "-c", conf)
+			cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+dir, "KEA_LOCKFILE_DIR="+dir)
+			return cmd, cmd.Start()
+		}})
+	}
+	if _, err := exec.LookPath("dnsmasq"); err == nil {
+		peers = append(peers, dhcpPeer{name: "dnsmasq (no ping)", start: func(ctx context.Context, n *benchNet, dir string) (*exec.Cmd, error) {
+			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.srvNS, "dnsmasq", "-k", "-p0", "-i", n.srvIf,
+				"--dhcp-range=10.232.1.0,10.232.255.250,255.255.0.0,1h", "--dhcp-leasefile="+filepath.Join(dir, "dnsmasq.leases"),
+				"--no-ping", "--dhcp-authoritative", "--dhcp-lease-max=100000", "--pid-file="+filepath.Join(dir, "dnsmasq.pid"),
+				"--user=root", "--log-facility=-", "--quiet-dhcp")
+			return cmd, cmd.Start()
+		}})
+	}
+	return peers
+}
+
+// doraResult is one load run.
+type doraResult struct {
+	perSec   float64
+	p50, p99 time.Duration
+	failed   int
+}
+
+// loadGen runs DORA (or DISCOVER→OFFER only) for dhcpMACs clients at
+// dhcpConc concurrency through the relay socket.
+func loadGen(ctx context.Context, c *net.UDPConn, pxe, discoverOnly bool, macSeed byte) doraResult {
+	srv := &net.UDPAddr{IP: net.ParseIP(benchSrvIP), Port: 67}
+	var mu sync.Mutex
+	waiting := map[uint32]chan *dhcpv4.DHCPv4{}
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, _, err := c.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			m, err := dhcpv4.FromBytes(buf[:n])
+			if err != nil {
+				continue
+			}
+			mu.Lock()
+			ch := waiting[binary.BigEndian.Uint32(m.TransactionID[:])]
+			mu.Unlock()
+			if ch != nil {
+				select {
+				case ch <- m:
+				default:
+				}
+			}
+		}
+	}()
+	exchange := func(req *dhcpv4.DHCPv4, want dhcpv4.MessageType) *dhcpv4.DHCPv4 {
+		xid := binary.BigEndian.Uint32(req.TransactionID[:])
+		ch := make(chan *dhcpv4.DHCPv4, 4)
+		mu.Lock()
+		waiting[xid] = ch
+		mu.Unlock()
+		defer func() { mu.Lock(); delete(waiting, xid); mu.Unlock() }()
+		b := req.ToBytes()
+		for try := 0; try < 3; try++ {
+			if _, err := c.WriteToUDP(b, srv); err != nil {
+				return nil
+			}
+			t := time.NewTimer(time.Second)
+			for {
+				select {
+				case m := <-ch:
+					if m.MessageType() != want {
+						continue
+					}
+					t.Stop()
+					return m
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				}
+				break
+			}
+		}
+		return nil
+	}
+	lat := make([]time.Duration, dhcpMACs)
+	var failed int
+	var next int
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range dhcpConc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				i := next
+				next++
+				mu.Unlock()
+				if i >= dhcpMACs {
+					return
+				}
+				mac := net.HardwareAddr{0x02, macSeed, 0, byte(i >> 16), byte(i >> 8), byte(i)}
+				t0 := time.Now()
+				disc := benchDiscover(mac, uint32(macSeed)<<24|uint32(i)<<1, pxe)
+				offer := exchange(disc, dhcpv4.MessageTypeOffer)
+				ok := offer != nil
+				if ok && !discoverOnly {
+					req := benchDiscover(mac, uint32(macSeed)<<24|uint32(i)<<1|1, pxe)
+					req.Options.Update(dhcpv4.OptMessageType(dhcpv4.MessageTypeRequest))
+					req.Options.Update(dhcpv4.OptServerIdentifier(offer.ServerIdentifier()))
+					req.Options.Update(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr))
+					ok = exchange(req, dhcpv4.MessageTypeAck) != nil
+				}
+				mu.Lock()
+				if ok {
+					lat[i] = time.Since(t0)
+				} else {
+					failed++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	el := time.Since(start)
+	var got []time.Duration
+	for _, d := range lat {
+		if d > 0 {
+			got = append(got, d)
+		}
+	}
+	sort.Slice(got, func(a, b int) bool { return got[a] < got[b] })
+	r := doraResult{perSec: float64(len(got)) / el.Seconds(), failed: failed}
+	if len(got) > 0 {
+		r.p50, r.p99 = got[len(got)/2], got[len(got)*99/100]
+	}
+	return r
+}
+
+func benchDiscover(mac net.HardwareAddr, xid uint32, pxe bool) *dhcpv4.DHCPv4 {
+	m := &dhcpv4.DHCPv4{OpCode: dhcpv4.OpcodeBootRequest, HWType: iana.HWTypeEthernet, ClientHWAddr: mac, HopCount: 1,
+		ClientIPAddr: net.IPv4zero, YourIPAddr: net.IPv4zero, ServerIPAddr: net.IPv4zero,
+		GatewayIPAddr: net.ParseIP(benchRelayIP).To4(), Options: dhcpv4.Options{}}
+	binary.BigEndian.PutUint32(m.TransactionID[:], xid)
+	m.Options.Update(dhcpv4.OptMessageType(dhcpv4.MessageTypeDiscover))
+	m.Options[55] = []byte{1, 3, 6, 15, 51, 54, 66, 67}
+	if pxe {
+		m.Options[60] = []byte("PXEClient:Arch:00007:UNDI:003016")
+		m.Options[93] = []byte{0, 7}
+		m.Options[94] = []byte{1, 3, 16}
+	}
+	return m
+}
+
 func runDHCP(ctx context.Context, e *env) error {
-	_ = ctx
-	_ = e
-	return errNotYet
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces)")
+	}
+	if err := e.install(ctx, "dnsmasq-base", "kea-dhcp4-server", "iproute2"); err != nil {
+		return err
+	}
+	stopService(ctx, "kea-dhcp4-server")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	for _, proxy := range []bool{false, true} {
+		var rows []row
+		for pi, p := range dhcpPeers(self, proxy) {
+			var rates, p50s, p99s []float64
+			fails := 0
+			for run := 0; run < e.runs; run++ {
+				r, err := measureDHCP(ctx, p, proxy, fmt.Sprintf("%c%d", 'a'+pi, run), byte(run))
+				if err != nil {
+					return fmt.Errorf("%s: %w", p.name, err)
+				}
+				rates = append(rates, r.perSec)
+				p50s = append(p50s, float64(r.p50.Microseconds())/1000)
+				p99s = append(p99s, float64(r.p99.Microseconds())/1000)
+				fails += r.failed
+			}
+			note := fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", median(p50s), median(p99s))
+			if fails > 0 {
+				note += fmt.Sprintf(", %d clients unanswered", fails)
+			}
+			rows = append(rows, row{subject: p.name, value: median(rates), unit: "exchanges/s", note: note})
+		}
+		title := fmt.Sprintf("full DORA, %d MACs, concurrency %d, leases persisted, relayed", dhcpMACs, dhcpConc)
+		if proxy {
+			title = fmt.Sprintf("proxy mode PXE DISCOVER->OFFER, %d MACs, concurrency %d", dhcpMACs, dhcpConc)
+		}
+		e.table(title, "pxekit", true, rows)
+	}
+	return nil
+}
+
+func measureDHCP(ctx context.Context, p dhcpPeer, proxy bool, tag string, seed byte) (doraResult, error) {
+	n, err := newBenchNet(ctx, tag)
+	if err != nil {
+		return doraResult{}, err
+	}
+	defer n.close()
+	dir, err := os.MkdirTemp("", "bench-dhcp-")
+	if err != nil {
+		return doraResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	cmd, err := p.start(ctx, n, dir)
+	if err != nil {
+		return doraResult{}, err
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}()
+	c, err := relaySocket(n.cliNS)
+	if err != nil {
+		return doraResult{}, err
+	}
+	defer c.Close()
+	// Wait until the server answers one client, then measure.
+	ready := false
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if warm(c, proxy) {
+			ready = true
+			break
+		}
+	}
+	if !ready {
+		return doraResult{}, errors.New("server never answered")
+	}
+	return loadGen(ctx, c, proxy, proxy, seed+1), nil
+}
+
+// warm sends one DISCOVER and waits briefly for an OFFER.
+func warm(c *net.UDPConn, pxe bool) bool {
+	m := benchDiscover(net.HardwareAddr{0x02, 0xff, 0xff, 0, 0, 1}, 0xfffffff0, pxe)
+	if _, err := c.WriteToUDP(m.ToBytes(), &net.UDPAddr{IP: net.ParseIP(benchSrvIP), Port: 67}); err != nil {
+		time.Sleep(200 * time.Millisecond)
+		return false
+	}
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	defer c.SetReadDeadline(time.Time{})
+	buf := make([]byte, 2048)
+	n, _, err := c.ReadFromUDP(buf)
+	return err == nil && n > 0
 }

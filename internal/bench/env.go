@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,8 +16,6 @@ type env struct {
 	runs int
 	out  io.Writer
 }
-
-var errNotYet = errors.New("suite not written yet")
 
 // install makes sure the Debian packages are present, installing the missing
 // ones with apt-get. Package post-install scripts may start the daemons; the

@@ -1,0 +1,408 @@
+package dhcpsrv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+)
+
+// reply is an encoded answer and where it goes.
+type reply struct {
+	bytes []byte
+	dst   netip.AddrPort
+	ev    Event
+}
+
+var broadcast68 = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), 68)
+
+// handle turns one request into at most one reply. It does no socket I/O
+// (the lease store aside), so tests and fuzzing drive it directly. A nil
+// reply with a nil error means "stay silent", which RFC 2131 often requires.
+func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, port int, src netip.AddrPort) (*reply, error) {
+	c, err := Classify(req)
+	if err != nil {
+		return nil, err
+	}
+	ev := Event{MAC: c.MAC, IP: c.ClientIP, Arch: c.Arch, Client: c}
+	switch c.Type {
+	case dhcpv4.MessageTypeDiscover:
+		ev.Type = EventDiscover
+	case dhcpv4.MessageTypeRequest:
+		ev.Type = EventRequest
+		if c.RequestedIP.IsValid() {
+			ev.IP = c.RequestedIP
+		}
+	case dhcpv4.MessageTypeDecline:
+		ev.Type, ev.IP = EventDecline, c.RequestedIP
+	case dhcpv4.MessageTypeRelease:
+		ev.Type = EventRelease
+	case dhcpv4.MessageTypeInform:
+		ev.Type = EventInform
+	default:
+		return nil, nil
+	}
+	s.emit(ev)
+
+	// Requests to the PXE boot-server port (4011) only ever get boot
+	// information, in both modes.
+	if port == s.cfg.ProxyPort || s.cfg.Mode == ModeProxy {
+		return s.handleProxy(req, c, port, src)
+	}
+	switch c.Type {
+	case dhcpv4.MessageTypeDiscover:
+		return s.discover(ctx, req, c)
+	case dhcpv4.MessageTypeRequest:
+		return s.request(ctx, req, c)
+	case dhcpv4.MessageTypeDecline:
+		return nil, s.decline(ctx, c)
+	case dhcpv4.MessageTypeRelease:
+		return nil, s.release(ctx, c)
+	case dhcpv4.MessageTypeInform:
+		return s.inform(req, c)
+	}
+	return nil, nil
+}
+
+// handleProxy answers PXE clients without assigning addresses: an OFFER to
+// a DISCOVER on port 67, an ACK to a REQUEST or INFORM on port 4011.
+func (s *Server) handleProxy(req *dhcpv4.DHCPv4, c Client, port int, src netip.AddrPort) (*reply, error) {
+	if !c.Booting() {
+		return nil, nil
+	}
+	var typ dhcpv4.MessageType
+	switch {
+	case c.Type == dhcpv4.MessageTypeDiscover && port != s.cfg.ProxyPort:
+		typ = dhcpv4.MessageTypeOffer
+	case c.Type == dhcpv4.MessageTypeRequest && port == s.cfg.ProxyPort:
+		// Only on 4011: a REQUEST on port 67 belongs to the server giving
+		// the address, which may share our host and address (same option
+		// 54); an ACK without yiaddr from us could win the race.
+		typ = dhcpv4.MessageTypeAck
+	case c.Type == dhcpv4.MessageTypeInform && port == s.cfg.ProxyPort:
+		typ = dhcpv4.MessageTypeAck
+	default:
+		return nil, nil
+	}
+	ans, err := s.boot(c)
+	if err != nil {
+		return nil, fmt.Errorf("boot decision for %v (arch %v): %w", c.MAC, c.Arch, err)
+	}
+	r := s.newReply(req, typ)
+	if err := s.addBoot(r, c, ans); err != nil {
+		return nil, err
+	}
+	if s.cfg.ProxyBypass && c.PXE {
+		// PXE discovery control 8: use the boot file of this offer, skip
+		// the boot-server discovery; terminated by the end sub-option.
+		r.Options[optPXEVendor] = []byte{6, 1, 8, 255}
+	}
+	dst := s.route(req, c, typ)
+	if port == s.cfg.ProxyPort && src.Addr().IsValid() && !src.Addr().IsUnspecified() {
+		dst = src
+	}
+	return s.finish(r, c, dst, ans.File)
+}
+
+func (s *Server) newReply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType) *dhcpv4.DHCPv4 {
+	r := &dhcpv4.DHCPv4{
+		OpCode: dhcpv4.OpcodeBootReply, HWType: req.HWType, TransactionID: req.TransactionID,
+		Flags: req.Flags, ClientHWAddr: req.ClientHWAddr,
+		ClientIPAddr: net.IPv4zero, YourIPAddr: net.IPv4zero, ServerIPAddr: net.IPv4zero,
+		GatewayIPAddr: req.GatewayIPAddr, Options: dhcpv4.Options{},
+	}
+	if r.GatewayIPAddr == nil {
+		r.GatewayIPAddr = net.IPv4zero
+	}
+	if typ == dhcpv4.MessageTypeAck || typ == dhcpv4.MessageTypeNak {
+		r.ClientIPAddr = req.ClientIPAddr
+		if r.ClientIPAddr == nil {
+			r.ClientIPAddr = net.IPv4zero
+		}
+	}
+	r.Options.Update(dhcpv4.OptMessageType(typ))
+	r.Options.Update(dhcpv4.OptServerIdentifier(s.cfg.ServerIP.AsSlice()))
+	if v, ok := req.Options[82]; ok {
+		r.Options[82] = v
+	}
+	if v, ok := req.Options[61]; ok {
+		r.Options[61] = v // RFC 6842
+	}
+	if v, ok := req.Options[optClientGUID]; ok {
+		r.Options[optClientGUID] = v // PXE 2.1: echo the client GUID
+	}
+	return r
+}
+
+// addBoot writes the boot answer consistently: siaddr, `file`, options 66,
+// 67 and 60, and echoes the client GUID (option 97) as PXE requires.
+func (s *Server) addBoot(r *dhcpv4.DHCPv4, c Client, ans BootAnswer) error {
+	if len(ans.File) > 127 {
+		return fmt.Errorf("%w: %q", ErrBootFileTooLong, ans.File)
+	}
+	srv := ans.ServerIP
+	if !srv.IsValid() {
+		srv = s.cfg.ServerIP
+	}
+	name := ans.ServerName
+	if name == "" {
+		name = srv.String()
+	}
+	if len(name) > 255 {
+		return fmt.Errorf("dhcpsrv: TFTP server name longer than 255 bytes")
+	}
+	vc := ans.VendorClass
+	if vc == "" {
+		vc = "PXEClient"
+		if c.HTTPClient {
+			vc = "HTTPClient"
+		}
+	}
+	r.ServerIPAddr = srv.AsSlice()
+	r.BootFileName = ans.File
+	r.Options[optVendorClass] = []byte(vc)
+	r.Options[optTFTPServer] = []byte(name)
+	r.Options[optBootFile] = []byte(ans.File)
+	return nil
+}
+
+// route implements RFC 2131 section 4.1 for replies from port 67.
+func (s *Server) route(req *dhcpv4.DHCPv4, c Client, typ dhcpv4.MessageType) netip.AddrPort {
+	switch {
+	case c.Relay != nil:
+		return netip.AddrPortFrom(c.Relay.GatewayIP, 67)
+	case typ == dhcpv4.MessageTypeNak:
+		return broadcast68
+	case c.ClientIP.IsValid():
+		return netip.AddrPortFrom(c.ClientIP, 68)
+	default:
+		// The client has no address yet. Unicasting to yiaddr would need
+		// an ARP entry (or a raw socket); a broadcast limited to the
+		// arrival interface reaches every client, flag or not.
+		return broadcast68
+	}
+}
+
+// finish encodes r, enforces the size limit and builds the event.
+func (s *Server) finish(r *dhcpv4.DHCPv4, c Client, dst netip.AddrPort, file string) (*reply, error) {
+	b := r.ToBytes()
+	limit := 576
+	if c.MaxMessage > limit {
+		limit = c.MaxMessage
+	}
+	limit -= 28 // option 57 counts the IP and UDP headers
+	if len(b) > limit {
+		return nil, fmt.Errorf("%w: %d > %d bytes", ErrReplyTooLarge, len(b), limit)
+	}
+	ev := Event{MAC: c.MAC, Arch: c.Arch, BootFile: file, Client: c, IP: addrOf(r.YourIPAddr)}
+	if !ev.IP.IsValid() {
+		ev.IP = c.ClientIP
+	}
+	switch r.MessageType() {
+	case dhcpv4.MessageTypeOffer:
+		ev.Type = EventOffer
+	case dhcpv4.MessageTypeAck:
+		ev.Type = EventAck
+	case dhcpv4.MessageTypeNak:
+		ev.Type = EventNak
+	}
+	return &reply{bytes: b, dst: dst, ev: ev}, nil
+}
+
+// addNetwork writes the subnet options of full mode.
+func (s *Server) addNetwork(r *dhcpv4.DHCPv4, lease time.Duration) {
+	n := &s.cfg.Subnet
+	r.Options.Update(dhcpv4.OptSubnetMask(net.CIDRMask(n.Prefix.Bits(), 32)))
+	if n.Router.IsValid() {
+		r.Options.Update(dhcpv4.OptRouter(n.Router.AsSlice()))
+	}
+	if len(n.DNS) > 0 {
+		ips := make([]net.IP, len(n.DNS))
+		for i, a := range n.DNS {
+			ips[i] = a.AsSlice()
+		}
+		r.Options.Update(dhcpv4.OptDNS(ips...))
+	}
+	if n.Domain != "" {
+		r.Options.Update(dhcpv4.OptDomainName(n.Domain))
+	}
+	if lease > 0 {
+		r.Options.Update(dhcpv4.OptIPAddressLeaseTime(lease))
+		r.Options.Update(dhcpv4.OptRenewTimeValue(lease / 2))
+		r.Options.Update(dhcpv4.OptRebindingTimeValue(lease * 7 / 8))
+	}
+}
+
+// withBoot adds boot information for network-boot clients in full mode; a
+// failed decision only costs the boot part, the address is still given.
+func (s *Server) withBoot(r *dhcpv4.DHCPv4, c Client) string {
+	if !c.Booting() {
+		return ""
+	}
+	ans, err := s.boot(c)
+	if err == nil {
+		err = s.addBoot(r, c, ans)
+	}
+	if err != nil {
+		s.log.Warn("dhcp boot decision failed; address only", "mac", c.MAC, "arch", c.Arch, "err", err)
+		return ""
+	}
+	return ans.File
+}
+
+func (s *Server) discover(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*reply, error) {
+	now := s.now()
+	var ip netip.Addr
+	var host string
+	for range 4 {
+		var err error
+		ip, host, err = s.pool.choose(c.MAC, c.RequestedIP, now)
+		if err != nil {
+			return nil, err
+		}
+		if s.cfg.Probe == nil || s.known(c.MAC, ip) {
+			break
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		inUse, err := s.cfg.Probe(pctx, ip)
+		cancel()
+		if err != nil {
+			s.log.Debug("dhcp conflict probe failed", "ip", ip, "err", err)
+			break
+		}
+		if !inUse {
+			break
+		}
+		s.log.Warn("dhcp address in use by an unknown host; quarantined", "ip", ip)
+		l := s.pool.markConflict(ip, now, s.cfg.Subnet.LeaseTime)
+		if err := s.store.Put(ctx, l); err != nil {
+			return nil, err
+		}
+		ip = netip.Addr{}
+	}
+	if !ip.IsValid() {
+		return nil, ErrPoolExhausted
+	}
+	r := s.newReply(req, dhcpv4.MessageTypeOffer)
+	r.YourIPAddr = ip.AsSlice()
+	s.addNetwork(r, s.cfg.Subnet.LeaseTime)
+	if host != "" {
+		r.Options.Update(dhcpv4.OptHostName(host))
+	}
+	file := s.withBoot(r, c)
+	return s.finish(r, c, s.route(req, c, dhcpv4.MessageTypeOffer), file)
+}
+
+// known reports whether ip is already this client's (no probe needed).
+func (s *Server) known(mac net.HardwareAddr, ip netip.Addr) bool {
+	_, ok := s.pool.owned(mac, ip)
+	return ok
+}
+
+func (s *Server) nak(req *dhcpv4.DHCPv4, c Client, why string) (*reply, error) {
+	r := s.newReply(req, dhcpv4.MessageTypeNak)
+	r.ClientIPAddr = net.IPv4zero
+	r.Options.Update(dhcpv4.OptMessage(why))
+	s.log.Debug("dhcp NAK", "mac", c.MAC, "why", why)
+	if c.Relay != nil {
+		r.SetBroadcast()
+	}
+	return s.finish(r, c, s.route(req, c, dhcpv4.MessageTypeNak), "")
+}
+
+func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*reply, error) {
+	var ip netip.Addr
+	switch {
+	case c.ServerID.IsValid(): // SELECTING
+		if c.ServerID != s.cfg.ServerIP {
+			return nil, nil // the client chose another server
+		}
+		ip = c.RequestedIP
+		if !ip.IsValid() {
+			ip = c.ClientIP
+		}
+	case c.RequestedIP.IsValid(): // INIT-REBOOT
+		ip = c.RequestedIP
+		if !s.cfg.Subnet.Prefix.Contains(ip) {
+			return s.nak(req, c, "wrong network")
+		}
+	case c.ClientIP.IsValid(): // RENEWING or REBINDING
+		ip = c.ClientIP
+	default:
+		return nil, nil
+	}
+	now := s.now()
+	host, ok := s.pool.reserve(c.MAC, ip, now)
+	if !ok {
+		return s.nak(req, c, "address not available")
+	}
+	lt := s.cfg.Subnet.LeaseTime
+	if host == "" {
+		host = c.Hostname
+	}
+	l := Lease{IP: ip, MAC: c.MAC, Hostname: host, Expiry: now.Add(lt), State: LeaseBound}
+	if err := s.store.Put(ctx, l); err != nil {
+		return nil, fmt.Errorf("dhcpsrv: lease not stored, no ACK sent: %w", err)
+	}
+	s.pool.commit(l)
+	r := s.newReply(req, dhcpv4.MessageTypeAck)
+	r.YourIPAddr = ip.AsSlice()
+	s.addNetwork(r, lt)
+	if h := s.reservedHost(c.MAC); h != "" {
+		r.Options.Update(dhcpv4.OptHostName(h))
+	}
+	file := s.withBoot(r, c)
+	return s.finish(r, c, s.route(req, c, dhcpv4.MessageTypeAck), file)
+}
+
+func (s *Server) reservedHost(mac net.HardwareAddr) string {
+	s.pool.mu.Lock()
+	defer s.pool.mu.Unlock()
+	return s.pool.resByMAC[string(mac)].Hostname
+}
+
+func (s *Server) decline(ctx context.Context, c Client) error {
+	if c.ServerID.IsValid() && c.ServerID != s.cfg.ServerIP {
+		return nil
+	}
+	if _, ok := s.pool.owned(c.MAC, c.RequestedIP); !ok {
+		return nil
+	}
+	// The client saw the address in use: quarantine it (RFC 2131 4.3.3).
+	l := Lease{IP: c.RequestedIP, State: LeaseDeclined, Expiry: s.now().Add(s.cfg.Subnet.LeaseTime)}
+	if err := s.store.Put(ctx, l); err != nil {
+		return err
+	}
+	s.pool.commit(l)
+	s.pool.mu.Lock()
+	delete(s.pool.byMAC, string(c.MAC))
+	s.pool.mu.Unlock()
+	return nil
+}
+
+func (s *Server) release(ctx context.Context, c Client) error {
+	if c.ServerID.IsValid() && c.ServerID != s.cfg.ServerIP {
+		return nil
+	}
+	l, ok := s.pool.owned(c.MAC, c.ClientIP)
+	if !ok {
+		return nil
+	}
+	l.State, l.Expiry = LeaseReleased, s.now()
+	if err := s.store.Put(ctx, l); err != nil {
+		return err
+	}
+	s.pool.commit(l)
+	return nil
+}
+
+func (s *Server) inform(req *dhcpv4.DHCPv4, c Client) (*reply, error) {
+	r := s.newReply(req, dhcpv4.MessageTypeAck)
+	s.addNetwork(r, 0) // RFC 2131 3.4: no lease time in an INFORM answer
+	file := s.withBoot(r, c)
+	dst := s.route(req, c, dhcpv4.MessageTypeAck)
+	return s.finish(r, c, dst, file)
+}

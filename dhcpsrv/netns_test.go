@@ -1,0 +1,397 @@
+package dhcpsrv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+)
+
+// testNet is a veth pair between two namespaces made for one test: the
+// server side (srvNS/srvIf, 10.231.0.1/24) and an unconfigured client side.
+type testNet struct {
+	srvNS, cliNS string
+	srvIf, cliIf string
+}
+
+var netSeq int
+
+func requireRoot(t *testing.T, tools ...string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create network namespaces")
+	}
+	for _, tool := range append([]string{"ip"}, tools...) {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s (Debian package: iproute2 / udhcpc / isc-dhcp-client)", tool)
+		}
+	}
+}
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	require.NoError(t, err, "%v: %s", args, out)
+}
+
+func newTestNet(t *testing.T) *testNet {
+	t.Helper()
+	netSeq++
+	id := fmt.Sprintf("%d%c", os.Getpid()%100000, 'a'+netSeq%26)
+	n := &testNet{srvNS: "dhcpsrv-" + id + "-s", cliNS: "dhcpsrv-" + id + "-c", srvIf: "dsv" + id + "s", cliIf: "dsv" + id + "c"}
+	run(t, "ip", "netns", "add", n.srvNS)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.srvNS).Run() })
+	run(t, "ip", "netns", "add", n.cliNS)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.cliNS).Run() })
+	run(t, "ip", "link", "add", n.srvIf, "netns", n.srvNS, "type", "veth", "peer", "name", n.cliIf, "netns", n.cliNS)
+	run(t, "ip", "-n", n.srvNS, "addr", "add", "10.231.0.1/24", "dev", n.srvIf)
+	run(t, "ip", "-n", n.srvNS, "link", "set", n.srvIf, "up")
+	run(t, "ip", "-n", n.srvNS, "link", "set", "lo", "up")
+	run(t, "ip", "-n", n.cliNS, "link", "set", n.cliIf, "up")
+	run(t, "ip", "-n", n.cliNS, "link", "set", "lo", "up")
+	return n
+}
+
+// inNetns runs fn on a thread switched into the named namespace. Sockets
+// made there stay in that namespace after the thread switches back.
+func inNetns(t *testing.T, ns string, fn func() error) error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// The thread is not unlocked if switching back fails, so the
+		// runtime discards it instead of reusing a thread in the wrong
+		// namespace.
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer orig.Close()
+		f, err := os.Open(filepath.Join("/run/netns", ns))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// startServer listens inside the server namespace and serves until cleanup.
+func startServer(t *testing.T, n *testNet, cfg Config) *Server {
+	t.Helper()
+	cfg.Interface = n.srvIf
+	if cfg.Mode == ModeFull {
+		cfg.Subnet.Prefix = netipPrefix("10.231.0.0/24")
+		cfg.Subnet.First, cfg.Subnet.Last = netipAddr("10.231.0.100"), netipAddr("10.231.0.199")
+		cfg.Subnet.DNS = append(cfg.Subnet.DNS, netipAddr("10.231.0.1"))
+	}
+	var s *Server
+	require.NoError(t, inNetns(t, n.srvNS, func() error {
+		var err error
+		if s, err = New(cfg); err != nil {
+			return err
+		}
+		return s.listen()
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.serveListening(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		s.Shutdown(context.Background())
+	})
+	return s
+}
+
+func udhcpc(t *testing.T, n *testNet, extra ...string) (string, error) {
+	script := filepath.Join(t.TempDir(), "script")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n[ \"$1\" = bound ] && echo \"BOUND ip=$ip dns=$dns router=$router\"\nexit 0\n"), 0o755))
+	args := append([]string{"netns", "exec", n.cliNS, "udhcpc", "-i", n.cliIf, "-f", "-q", "-n", "-t", "4", "-T", "1", "-s", script}, extra...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	return string(out), err
+}
+
+func TestNetnsFullUdhcpcAndPXE(t *testing.T) {
+	requireRoot(t, "udhcpc")
+	n := newTestNet(t)
+	events := make(chan Event, 64)
+	s := startServer(t, n, Config{Mode: ModeFull, HTTPBase: "http://10.231.0.1:8080", LeaseFile: filepath.Join(t.TempDir(), "leases"),
+		OnEvent: func(e Event) {
+			select {
+			case events <- e:
+			default:
+			}
+		}})
+
+	// Debian installer's DHCP client: vendor class d-i, must get an address
+	// and a DNS server.
+	out, err := udhcpc(t, n, "-V", "d-i")
+	require.NoError(t, err, out)
+	assert.Contains(t, out, "BOUND ip=10.231.0.100 dns=10.231.0.1")
+	require.Len(t, s.Leases(), 1)
+
+	// A crafted iPXE DISCOVER from the same wire gets address + script URL.
+	var c *nclient4.Client
+	require.NoError(t, inNetns(t, n.cliNS, func() error {
+		var err error
+		c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2), nclient4.WithHWAddr(mustMAC("52:54:00:12:34:58")))
+		return err
+	}))
+	defer c.Close()
+	rc := recordedClients[2] // ipxe-efi
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	lease, err := c.Request(ctx, pxeMods(t, rc)...)
+	require.NoError(t, err)
+	assert.Equal(t, "http://10.231.0.1:8080/boot.ipxe", lease.ACK.BootFileName)
+	assert.Equal(t, "10.231.0.101", lease.ACK.YourIPAddr.String())
+
+	seen := map[EventType]bool{}
+	for len(events) > 0 {
+		e := <-events
+		seen[e.Type] = true
+	}
+	for _, typ := range []EventType{EventDiscover, EventOffer, EventRequest, EventAck} {
+		assert.True(t, seen[typ], typ)
+	}
+
+	// A second server on the same interface is refused.
+	err = inNetns(t, n.srvNS, func() error {
+		s2, err := New(Config{Interface: n.srvIf, Mode: ModeProxy})
+		if err != nil {
+			return err
+		}
+		return s2.listen()
+	})
+	assert.ErrorIs(t, err, ErrAlreadyServing)
+}
+
+// pxeMods turns a recorded client into nclient4 modifiers.
+func pxeMods(t *testing.T, rc recordedClient) []dhcpv4.Modifier {
+	m := buildDiscover(t, rc)
+	var mods []dhcpv4.Modifier
+	for code, v := range m.Options {
+		if code == 53 || code == 55 {
+			continue
+		}
+		mods = append(mods, dhcpv4.WithGeneric(dhcpv4.GenericOptionCode(code), v))
+	}
+	return mods
+}
+
+func TestNetnsProxy(t *testing.T) {
+	requireRoot(t, "udhcpc")
+	n := newTestNet(t)
+	startServer(t, n, Config{Mode: ModeProxy, HTTPBase: "http://10.231.0.1:8080"})
+
+	var c *nclient4.Client
+	require.NoError(t, inNetns(t, n.cliNS, func() error {
+		var err error
+		c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2), nclient4.WithHWAddr(mustMAC("52:54:00:12:34:56")))
+		return err
+	}))
+	defer c.Close()
+	for _, rc := range recordedClients[:2] {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		offer, err := c.DiscoverOffer(ctx, pxeMods(t, rc)...)
+		cancel()
+		require.NoError(t, err, rc.name)
+		assert.True(t, offer.YourIPAddr.IsUnspecified(), rc.name)
+		assert.True(t, strings.HasSuffix(offer.BootFileName, ".efi"), rc.name)
+		assert.Equal(t, "10.231.0.1", offer.ServerIdentifier().String())
+	}
+
+	// A plain client gets nothing from a proxy.
+	out, err := udhcpc(t, n, "-V", "d-i", "-t", "2")
+	assert.Error(t, err, out)
+	assert.NotContains(t, out, "BOUND")
+}
+
+func TestNetnsICMPProbe(t *testing.T) {
+	requireRoot(t)
+	n := newTestNet(t)
+	run(t, "ip", "-n", n.cliNS, "addr", "add", "10.231.0.150/24", "dev", n.cliIf)
+	probe := ICMPProbe(300 * time.Millisecond)
+	var used, free bool
+	require.NoError(t, inNetns(t, n.srvNS, func() error {
+		var err error
+		if used, err = probe(context.Background(), netipAddr("10.231.0.150")); err != nil {
+			return err
+		}
+		free, err = probe(context.Background(), netipAddr("10.231.0.151"))
+		return err
+	}))
+	assert.True(t, used, "a host answering ping is in use")
+	assert.False(t, free)
+}
+
+func TestNetnsDhclient(t *testing.T) {
+	requireRoot(t, "dhclient")
+	n := newTestNet(t)
+	startServer(t, n, Config{Mode: ModeFull})
+	dir := t.TempDir()
+	script := filepath.Join(dir, "script")
+	require.NoError(t, os.WriteFile(script, []byte("#!/bin/sh\n[ \"$reason\" = BOUND ] && echo \"BOUND ip=$new_ip_address dns=$new_domain_name_servers\" >> "+dir+"/out\nexit 0\n"), 0o755))
+	logf, err := os.Create(filepath.Join(dir, "dhclient.log"))
+	require.NoError(t, err)
+	defer logf.Close()
+	cmd := exec.Command("ip", "netns", "exec", n.cliNS, "dhclient", "-1", "-d", "-sf", script,
+		"-lf", filepath.Join(dir, "leases"), "-pf", filepath.Join(dir, "pid"), n.cliIf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	require.NoError(t, cmd.Start())
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var got []byte
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if got, _ = os.ReadFile(filepath.Join(dir, "out")); len(got) > 0 {
+			break
+		}
+	}
+	if len(got) == 0 {
+		log, _ := os.ReadFile(logf.Name())
+		t.Fatalf("dhclient never bound:\n%s", log)
+	}
+	assert.Contains(t, string(got), "BOUND ip=10.231.0.100 dns=10.231.0.1")
+}
+
+func TestNetnsMalformedAndShutdown(t *testing.T) {
+	requireRoot(t)
+	n := newTestNet(t)
+	run(t, "ip", "-n", n.cliNS, "addr", "add", "10.231.0.50/24", "dev", n.cliIf)
+	var logs strings.Builder
+	var s *Server
+	require.NoError(t, inNetns(t, n.srvNS, func() error {
+		var err error
+		s, err = New(Config{Interface: n.srvIf, Mode: ModeProxy, Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		if err != nil {
+			return err
+		}
+		return s.listen()
+	}))
+	done := make(chan error, 1)
+	go func() { done <- s.serveListening(context.Background()) }()
+
+	var c *net.UDPConn
+	require.NoError(t, inNetns(t, n.cliNS, func() error {
+		var err error
+		c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 231, 0, 50), Port: 4011})
+		return err
+	}))
+	defer c.Close()
+	srv := &net.UDPAddr{IP: net.IPv4(10, 231, 0, 1), Port: 4011}
+	_, err := c.WriteToUDP([]byte("not a dhcp packet"), srv)
+	require.NoError(t, err)
+	// A valid boot-server request still gets its answer afterwards.
+	req := asRequest(buildDiscover(t, recordedClients[0]), netip.Addr{}, netip.Addr{})
+	req.ClientIPAddr = net.IPv4(10, 231, 0, 50).To4()
+	_, err = c.WriteToUDP(req.ToBytes(), srv)
+	require.NoError(t, err)
+	require.NoError(t, c.SetReadDeadline(time.Now().Add(5*time.Second)))
+	buf := make([]byte, 1500)
+	k, _, err := c.ReadFromUDP(buf)
+	require.NoError(t, err)
+	ack, err := dhcpv4.FromBytes(buf[:k])
+	require.NoError(t, err)
+	assert.Equal(t, dhcpv4.MessageTypeAck, ack.MessageType())
+	assert.Equal(t, "grubx64.efi", ack.BootFileName)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.Shutdown(ctx))
+	assert.ErrorIs(t, <-done, ErrServerClosed)
+	assert.Contains(t, logs.String(), "malformed packet dropped")
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// A proxy shares port 67 with the host's address-giving DHCP server when
+// that server allows it (dnsmasq --bind-interfaces), and both get the
+// broadcasts.
+func TestNetnsProxyBesideDHCPServer(t *testing.T) {
+	requireRoot(t)
+	n := newTestNet(t)
+	var other *net.UDPConn
+	require.NoError(t, inNetns(t, n.srvNS, func() error {
+		var err error
+		other, err = listenUDP(n.srvIf, 67, true)
+		return err
+	}))
+	defer other.Close()
+	startServer(t, n, Config{Mode: ModeProxy})
+
+	var c *nclient4.Client
+	require.NoError(t, inNetns(t, n.cliNS, func() error {
+		var err error
+		c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2), nclient4.WithHWAddr(mustMAC("52:54:00:12:34:56")))
+		return err
+	}))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	offer, err := c.DiscoverOffer(ctx, pxeMods(t, recordedClients[0])...)
+	require.NoError(t, err)
+	assert.Equal(t, "grubx64.efi", offer.BootFileName)
+	require.NoError(t, other.SetReadDeadline(time.Now().Add(2*time.Second)))
+	buf := make([]byte, 1500)
+	_, _, err = other.ReadFromUDP(buf)
+	assert.NoError(t, err, "the other server got the broadcast too")
+
+	// A program holding port 67 exclusively makes the proxy fail clearly.
+	n2 := newTestNet(t)
+	var excl *net.UDPConn
+	require.NoError(t, inNetns(t, n2.srvNS, func() error {
+		var err error
+		excl, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 67})
+		return err
+	}))
+	defer excl.Close()
+	err = inNetns(t, n2.srvNS, func() error {
+		s, err := New(Config{Interface: n2.srvIf, Mode: ModeProxy})
+		if err != nil {
+			return err
+		}
+		return s.listen()
+	})
+	assert.ErrorIs(t, err, ErrAlreadyServing)
+	assert.ErrorContains(t, err, "bind-interfaces")
+}

@@ -1,0 +1,324 @@
+package dhcpsrv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Subnet is the address plan of full mode.
+type Subnet struct {
+	// Prefix is the subnet, e.g. 10.77.0.0/24; it gives option 1. Required.
+	Prefix netip.Prefix
+	// First and Last bound the dynamic range (inclusive). Required.
+	First, Last netip.Addr
+	// Router is option 3; zero means none (the Debian installer then stops
+	// and asks whether to continue without a default route).
+	Router netip.Addr
+	// DNS is option 6. The Debian installer stops before fetching its
+	// preseed when it gets none, so set it whenever installers run here.
+	DNS []netip.Addr
+	// Domain is option 15; empty means none.
+	Domain string
+	// LeaseTime is option 51. Default 1 hour.
+	LeaseTime time.Duration
+	// Reservations pin addresses (and host names) to MACs; they may lie
+	// inside or outside the range but must be inside Prefix.
+	Reservations []Reservation
+}
+
+// Reservation is a fixed address for one machine.
+type Reservation struct {
+	MAC      net.HardwareAddr
+	IP       netip.Addr
+	Hostname string // option 12; empty means none
+}
+
+// ParsePool parses "FIRST-LAST" (the -pool flag) into two IPv4 addresses.
+func ParsePool(s string) (first, last netip.Addr, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return first, last, fmt.Errorf("dhcpsrv: pool %q: want FIRST-LAST", s)
+	}
+	if first, err = netip.ParseAddr(strings.TrimSpace(a)); err != nil || !first.Is4() {
+		return netip.Addr{}, netip.Addr{}, fmt.Errorf("dhcpsrv: pool %q: bad first address", s)
+	}
+	if last, err = netip.ParseAddr(strings.TrimSpace(b)); err != nil || !last.Is4() {
+		return netip.Addr{}, netip.Addr{}, fmt.Errorf("dhcpsrv: pool %q: bad last address", s)
+	}
+	if last.Less(first) {
+		return netip.Addr{}, netip.Addr{}, fmt.Errorf("dhcpsrv: pool %q: last address before first", s)
+	}
+	return first, last, nil
+}
+
+// InterfaceAddr returns the first IPv4 address of the named interface with
+// its prefix, e.g. 10.77.0.1/24: the default server address and subnet.
+func InterfaceAddr(name string) (netip.Prefix, error) {
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("dhcpsrv: interface %q: %w", name, err)
+	}
+	addrs, err := ifi.Addrs()
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("dhcpsrv: interface %q: %w", name, err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip4 := n.IP.To4(); ip4 != nil {
+				ones, _ := n.Mask.Size()
+				return netip.PrefixFrom(netip.AddrFrom4([4]byte(ip4)), ones), nil
+			}
+		}
+	}
+	return netip.Prefix{}, fmt.Errorf("dhcpsrv: interface %q has no IPv4 address", name)
+}
+
+// SubnetFromInterface builds a Subnet for pool ("FIRST-LAST") on the
+// interface's own network, with the interface address as router and DNS
+// server (as dnsmasq does): what the -pool flag means. The Debian installer
+// stops at "no default route" without option 3 and at "name server
+// addresses" without option 6, even on an isolated install network. Adjust
+// the result (Router, DNS, Domain) as needed.
+func SubnetFromInterface(iface, pool string) (Subnet, error) {
+	p, err := InterfaceAddr(iface)
+	if err != nil {
+		return Subnet{}, err
+	}
+	first, last, err := ParsePool(pool)
+	if err != nil {
+		return Subnet{}, err
+	}
+	return Subnet{Prefix: p.Masked(), First: first, Last: last, Router: p.Addr(), DNS: []netip.Addr{p.Addr()}}, nil
+}
+
+func (n *Subnet) validate() error {
+	if !n.Prefix.IsValid() || !n.Prefix.Addr().Is4() {
+		return errors.New("dhcpsrv: full mode needs Subnet.Prefix (IPv4)")
+	}
+	n.Prefix = n.Prefix.Masked()
+	if !n.First.Is4() || !n.Last.Is4() || n.Last.Less(n.First) {
+		return fmt.Errorf("dhcpsrv: bad range %v-%v", n.First, n.Last)
+	}
+	if !n.Prefix.Contains(n.First) || !n.Prefix.Contains(n.Last) {
+		return fmt.Errorf("dhcpsrv: range %v-%v is not inside %v", n.First, n.Last, n.Prefix)
+	}
+	if n.LeaseTime <= 0 {
+		n.LeaseTime = time.Hour
+	}
+	if n.LeaseTime < time.Minute {
+		return fmt.Errorf("dhcpsrv: lease time %v is below one minute", n.LeaseTime)
+	}
+	for _, r := range n.Reservations {
+		if len(r.MAC) != 6 || !n.Prefix.Contains(r.IP) {
+			return fmt.Errorf("dhcpsrv: reservation %v -> %v is not an Ethernet MAC in %v", r.MAC, r.IP, n.Prefix)
+		}
+	}
+	return nil
+}
+
+// offerHold is how long an offered address stays set aside for the client.
+// OVMF waits about 4 s before its REQUEST; a minute leaves room for slow
+// firmware without starving the pool.
+const offerHold = time.Minute
+
+type poolEntry struct {
+	lease      Lease // zero IP: never leased
+	holdMAC    string
+	holdExpiry time.Time
+}
+
+// pool is the in-memory allocator of full mode; the LeaseStore is its
+// durable copy.
+type pool struct {
+	net      Subnet
+	first    uint32
+	size     uint32
+	mu       sync.Mutex
+	byIP     map[netip.Addr]*poolEntry
+	byMAC    map[string]netip.Addr
+	resByMAC map[string]Reservation
+	resByIP  map[netip.Addr]string
+	cursor   uint32
+}
+
+func u32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+func addrU32(v uint32) netip.Addr {
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+func newPool(n Subnet, leases []Lease) *pool {
+	p := &pool{net: n, first: u32(n.First), size: u32(n.Last) - u32(n.First) + 1,
+		byIP: map[netip.Addr]*poolEntry{}, byMAC: map[string]netip.Addr{},
+		resByMAC: map[string]Reservation{}, resByIP: map[netip.Addr]string{}}
+	for _, r := range n.Reservations {
+		p.resByMAC[string(r.MAC)] = r
+		p.resByIP[r.IP] = string(r.MAC)
+	}
+	for _, l := range leases {
+		if !n.Prefix.Contains(l.IP) {
+			continue
+		}
+		p.byIP[l.IP] = &poolEntry{lease: l}
+		if len(l.MAC) > 0 && l.State != LeaseDeclined {
+			p.byMAC[string(l.MAC)] = l.IP
+		}
+	}
+	return p
+}
+
+func (p *pool) inRange(ip netip.Addr) bool {
+	if !ip.Is4() {
+		return false
+	}
+	v := u32(ip)
+	return v >= p.first && v-p.first < p.size
+}
+
+// usableBy reports whether mac may have ip now. Caller holds p.mu.
+func (p *pool) usableBy(ip netip.Addr, mac string, now time.Time) bool {
+	if owner, ok := p.resByIP[ip]; ok {
+		return owner == mac
+	}
+	if !p.inRange(ip) {
+		return false
+	}
+	e := p.byIP[ip]
+	if e == nil {
+		return true
+	}
+	if e.holdMAC != "" && e.holdMAC != mac && now.Before(e.holdExpiry) {
+		return false
+	}
+	l := e.lease
+	switch {
+	case !l.IP.IsValid():
+		return true
+	case l.State == LeaseDeclined:
+		return !now.Before(l.Expiry)
+	case string(l.MAC) == mac:
+		return true
+	default:
+		return l.State == LeaseReleased || !now.Before(l.Expiry)
+	}
+}
+
+// choose picks the address to offer: reservation, the client's previous
+// address, the requested one, then the next free one. It holds the choice
+// for offerHold.
+func (p *pool) choose(mac net.HardwareAddr, requested netip.Addr, now time.Time) (netip.Addr, string, error) {
+	k := string(mac)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if r, ok := p.resByMAC[k]; ok {
+		return r.IP, r.Hostname, nil
+	}
+	ip, ok := p.byMAC[k]
+	if !(ok && p.usableBy(ip, k, now)) {
+		ip, ok = requested, requested.IsValid() && p.usableBy(requested, k, now)
+	}
+	if !ok {
+		ip, ok = p.nextFree(k, now)
+	}
+	if !ok {
+		return netip.Addr{}, "", ErrPoolExhausted
+	}
+	p.hold(ip, k, now)
+	return ip, "", nil
+}
+
+// nextFree scans from a rotating cursor, so addresses are reused as late as
+// possible and a returning client usually still finds its old one.
+func (p *pool) nextFree(k string, now time.Time) (netip.Addr, bool) {
+	for i := uint32(0); i < p.size; i++ {
+		c := (p.cursor + i) % p.size
+		ip := addrU32(p.first + c)
+		if p.usableBy(ip, k, now) {
+			p.cursor = (c + 1) % p.size
+			return ip, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (p *pool) hold(ip netip.Addr, k string, now time.Time) {
+	e := p.byIP[ip]
+	if e == nil {
+		e = &poolEntry{}
+		p.byIP[ip] = e
+	}
+	e.holdMAC, e.holdExpiry = k, now.Add(offerHold)
+}
+
+// markConflict quarantines an address a conflict probe found in use.
+func (p *pool) markConflict(ip netip.Addr, now time.Time, d time.Duration) Lease {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := Lease{IP: ip, State: LeaseDeclined, Expiry: now.Add(d)}
+	p.byIP[ip] = &poolEntry{lease: l}
+	return l
+}
+
+// reserve checks that mac may take ip and holds it while the lease is
+// written; the caller commits after the store succeeded.
+func (p *pool) reserve(mac net.HardwareAddr, ip netip.Addr, now time.Time) (string, bool) {
+	k := string(mac)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.usableBy(ip, k, now) {
+		return "", false
+	}
+	p.hold(ip, k, now)
+	return p.resByMAC[k].Hostname, true
+}
+
+func (p *pool) commit(l Lease) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.byIP[l.IP]
+	if e == nil {
+		e = &poolEntry{}
+		p.byIP[l.IP] = e
+	}
+	e.lease, e.holdMAC = l, ""
+	if len(l.MAC) > 0 {
+		if l.State == LeaseDeclined {
+			delete(p.byMAC, string(l.MAC))
+		} else {
+			p.byMAC[string(l.MAC)] = l.IP
+		}
+	}
+}
+
+// owned returns the lease of ip if mac holds it.
+func (p *pool) owned(mac net.HardwareAddr, ip netip.Addr) (Lease, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.byIP[ip]
+	if e == nil || string(e.lease.MAC) != string(mac) || e.lease.State != LeaseBound {
+		return Lease{}, false
+	}
+	return e.lease, true
+}
+
+func (p *pool) snapshot() []Lease {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]Lease, 0, len(p.byIP))
+	for _, e := range p.byIP {
+		if e.lease.IP.IsValid() {
+			out = append(out, e.lease)
+		}
+	}
+	return out
+}
+
+// ErrPoolExhausted reports that no address of the range is free.
+var ErrPoolExhausted = errors.New("dhcpsrv: address pool exhausted")

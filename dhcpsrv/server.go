@@ -1,0 +1,552 @@
+package dhcpsrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"golang.org/x/sys/unix"
+)
+
+// Mode selects what the server does.
+type Mode string
+
+// Modes. The zero value is ModeProxy.
+const (
+	// ModeProxy answers only network-boot clients (option 60 PXEClient or
+	// HTTPClient, or iPXE) with boot information and never assigns an
+	// address: another DHCP server on the segment does that.
+	ModeProxy Mode = "proxy"
+	// ModeFull is a complete DHCP server with pool, reservations and leases.
+	ModeFull Mode = "full"
+	// ModeOff runs nothing; Serve waits for shutdown.
+	ModeOff Mode = "off"
+)
+
+// ParseMode parses the -dhcp flag value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
+	case "", ModeProxy:
+		return ModeProxy, nil
+	case ModeFull, ModeOff:
+		return m, nil
+	}
+	return "", fmt.Errorf("dhcpsrv: mode %q: want proxy, full or off", s)
+}
+
+// Sentinel errors.
+var (
+	// ErrServerClosed is returned by Serve after Shutdown.
+	ErrServerClosed = errors.New("dhcpsrv: server closed")
+	// ErrAlreadyServing reports a second server on the same interface and
+	// port in this network namespace; both would answer every client.
+	ErrAlreadyServing = errors.New("dhcpsrv: another server already serves this interface and port")
+	// ErrReplyTooLarge reports a reply larger than the client accepts
+	// (option 57, or 576 bytes).
+	ErrReplyTooLarge = errors.New("dhcpsrv: reply exceeds the client's maximum message size")
+	// ErrBootFileTooLong reports a boot file name that does not fit the
+	// 128-byte BOOTP file field; it is never cut.
+	ErrBootFileTooLong = errors.New("dhcpsrv: boot file name longer than 127 bytes")
+)
+
+// EventType names a DHCP message seen or sent.
+type EventType string
+
+// Event types, one per DHCP message type handled.
+const (
+	EventDiscover EventType = "DISCOVER"
+	EventOffer    EventType = "OFFER"
+	EventRequest  EventType = "REQUEST"
+	EventAck      EventType = "ACK"
+	EventNak      EventType = "NAK"
+	EventDecline  EventType = "DECLINE"
+	EventRelease  EventType = "RELEASE"
+	EventInform   EventType = "INFORM"
+)
+
+// Event reports one message received from or sent to a client, for
+// progress displays and for mapping client addresses to MACs.
+type Event struct {
+	Type     EventType
+	MAC      net.HardwareAddr
+	IP       netip.Addr // yiaddr of an OFFER/ACK, else the client's address; may be zero
+	Arch     Arch       // as classified; meaningful only when Client.ArchSent
+	BootFile string     // boot file sent (replies) or to be sent; may be empty
+	Client   Client
+}
+
+// ProbeFunc reports whether ip already answers on the network (ICMP echo,
+// ARP). It is called before an address is offered the first time; a true
+// result quarantines the address and another is chosen.
+type ProbeFunc func(ctx context.Context, ip netip.Addr) (inUse bool, err error)
+
+// Config configures a Server. Only Interface is required.
+type Config struct {
+	// Interface is the network interface to serve; replies leave through
+	// it and the arrival interface of every request is known. Required.
+	Interface string
+	// Mode defaults to ModeProxy.
+	Mode Mode
+	// ServerIP is option 54 and the default TFTP server (siaddr). Default:
+	// the first IPv4 address of Interface.
+	ServerIP netip.Addr
+
+	// Boot decides boot files. Default: a BootTable with ServerIP,
+	// HTTPBase and BootFiles below.
+	Boot BootFunc
+	// HTTPBase is used by the default BootTable (iPXE script, HTTP boot).
+	HTTPBase string
+	// BootFiles is the TFTP root, used by the default BootTable to see
+	// whether shimx64.efi exists.
+	BootFiles fs.FS
+
+	// Subnet is the address plan of full mode (see SubnetFromInterface).
+	Subnet Subnet
+	// Leases stores leases in full mode. Default: a FileStore at LeaseFile,
+	// or a MemoryStore when LeaseFile is empty.
+	Leases LeaseStore
+	// LeaseFile is the path of the default FileStore.
+	LeaseFile string
+	// Probe checks an address before its first offer. Nil disables the
+	// check (see ICMPProbe).
+	Probe ProbeFunc
+
+	// ProxyBypass adds PXE option 43 "discovery control = 8" (boot from
+	// the file in this offer) to proxy offers. Default off: many UEFI
+	// firmwares ignore offers that carry it.
+	ProxyBypass bool
+
+	// Workers bounds the concurrent request handlers. Default 128: most of
+	// a handler's time is spent waiting for the lease fsync, which many
+	// handlers share (group commit), so the bound is about memory, not CPU.
+	Workers int
+	// Queue is the number of received packets waiting for a worker before
+	// new ones are dropped. Default 1024.
+	Queue int
+	// RatePerMAC is the sustained number of requests per second accepted
+	// from one MAC (burst 4× that). Default 10; negative disables.
+	RatePerMAC float64
+
+	// Logger receives logs; nil means silent.
+	Logger *slog.Logger
+	// OnEvent, if set, is called synchronously for every message handled.
+	// It must be quick.
+	OnEvent func(Event)
+
+	// Port and ProxyPort default to 67 and 4011.
+	Port, ProxyPort int
+}
+
+// Server is a DHCP server for network boot. Create it with New.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	boot  BootFunc
+	pool  *pool
+	store LeaseStore
+	owned bool // store opened by us
+	rate  *rateLimiter
+	now   func() time.Time
+
+	mu       sync.Mutex
+	conns    []*net.UDPConn
+	locks    []net.Conn
+	closed   bool
+	shutdown chan struct{}
+	wg       sync.WaitGroup
+}
+
+// New validates cfg and returns a Server; in full mode it opens the lease
+// store and loads the leases.
+func New(cfg Config) (*Server, error) {
+	mode, err := ParseMode(string(cfg.Mode))
+	if err != nil {
+		return nil, err
+	}
+	cfg.Mode = mode
+	s := &Server{cfg: cfg, log: cfg.Logger, now: time.Now, shutdown: make(chan struct{})}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if mode == ModeOff {
+		return s, nil
+	}
+	if cfg.Interface == "" {
+		return nil, errors.New("dhcpsrv: Config.Interface is required")
+	}
+	if !s.cfg.ServerIP.IsValid() {
+		p, err := InterfaceAddr(cfg.Interface)
+		if err != nil {
+			return nil, fmt.Errorf("dhcpsrv: no ServerIP given and %w", err)
+		}
+		s.cfg.ServerIP = p.Addr()
+	}
+	if !s.cfg.ServerIP.Is4() {
+		return nil, fmt.Errorf("dhcpsrv: ServerIP %v is not IPv4", s.cfg.ServerIP)
+	}
+	if err := s.setDefaults(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) setDefaults() error {
+	c := &s.cfg
+	s.boot = c.Boot
+	if s.boot == nil {
+		t := &BootTable{ServerIP: c.ServerIP, HTTPBase: c.HTTPBase, Files: c.BootFiles}
+		s.boot = t.Decide
+	}
+	if c.Workers <= 0 {
+		c.Workers = 128
+	}
+	if c.Queue <= 0 {
+		c.Queue = 1024
+	}
+	if c.RatePerMAC == 0 {
+		c.RatePerMAC = 10
+	}
+	if c.RatePerMAC > 0 {
+		s.rate = newRateLimiter(c.RatePerMAC, 4*c.RatePerMAC)
+	}
+	if c.Port == 0 {
+		c.Port = 67
+	}
+	if c.ProxyPort == 0 {
+		c.ProxyPort = 4011
+	}
+	if c.Mode != ModeFull {
+		return nil
+	}
+	if err := c.Subnet.validate(); err != nil {
+		return err
+	}
+	s.store = c.Leases
+	if s.store == nil {
+		if c.LeaseFile != "" {
+			fst, err := OpenFileStore(c.LeaseFile)
+			if err != nil {
+				return err
+			}
+			s.store, s.owned = fst, true
+		} else {
+			s.store = NewMemoryStore()
+		}
+	}
+	leases, err := s.store.Load(context.Background())
+	if err != nil {
+		if s.owned {
+			s.store.Close()
+		}
+		return fmt.Errorf("dhcpsrv: load leases: %w", err)
+	}
+	s.pool = newPool(c.Subnet, leases)
+	return nil
+}
+
+// Leases returns a snapshot of the lease table (full mode; nil otherwise).
+func (s *Server) Leases() []Lease {
+	if s.pool == nil {
+		return nil
+	}
+	return s.pool.snapshot()
+}
+
+// ServerIP is the address the server identifies itself with (option 54).
+func (s *Server) ServerIP() netip.Addr { return s.cfg.ServerIP }
+
+type packet struct {
+	conn *net.UDPConn
+	port int
+	src  netip.AddrPort
+	buf  []byte
+}
+
+// Serve listens on the interface (ports 67 and, in proxy mode or for
+// PXE boot-server requests, 4011) and answers until ctx ends or Shutdown is
+// called. It returns ErrServerClosed after Shutdown and ctx.Err() when ctx
+// ends; a second server on the same interface and port gets
+// ErrAlreadyServing.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.cfg.Mode == ModeOff {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.shutdown:
+			return ErrServerClosed
+		}
+	}
+	if err := s.listen(); err != nil {
+		return err
+	}
+	return s.serveListening(ctx)
+}
+
+// serveListening runs the loop over sockets opened by listen, which
+// counted it in s.wg.
+func (s *Server) serveListening(ctx context.Context) error {
+	defer s.wg.Done()
+	s.mu.Lock()
+	conns := s.conns
+	s.mu.Unlock()
+	queue := make(chan packet, s.cfg.Queue)
+	var workers sync.WaitGroup
+	for i := 0; i < s.cfg.Workers; i++ {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for p := range queue {
+				s.serveOne(ctx, p)
+			}
+		}()
+	}
+	var readers sync.WaitGroup
+	for _, c := range conns {
+		readers.Add(1)
+		go func(c *net.UDPConn) {
+			defer readers.Done()
+			port := c.LocalAddr().(*net.UDPAddr).Port
+			for {
+				buf := make([]byte, 1500)
+				n, src, err := c.ReadFromUDPAddrPort(buf)
+				if err != nil {
+					return
+				}
+				select {
+				case queue <- packet{conn: c, port: port, src: src, buf: buf[:n]}:
+				default:
+					s.log.Debug("dhcp queue full, packet dropped", "src", src)
+				}
+			}
+		}(c)
+	}
+	s.log.Info("dhcp serving", "iface", s.cfg.Interface, "mode", s.cfg.Mode, "server_ip", s.cfg.ServerIP)
+	var err error
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-s.shutdown:
+		err = ErrServerClosed
+	}
+	s.closeConns()
+	readers.Wait()
+	close(queue)
+	workers.Wait()
+	return err
+}
+
+// listen opens the sockets. Split from Serve so that tests can open them
+// inside another network namespace.
+func (s *Server) listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	if len(s.conns) > 0 {
+		return errors.New("dhcpsrv: Serve called twice")
+	}
+	ports := []int{s.cfg.Port, s.cfg.ProxyPort}
+	for _, port := range ports {
+		lock, err := instanceLock(s.cfg.Interface, port)
+		if err != nil {
+			s.closeLocked()
+			return err
+		}
+		s.locks = append(s.locks, lock)
+		// A proxy may share the host with the DHCP server that gives the
+		// addresses: SO_REUSEADDR and SO_REUSEPORT let both sockets bind
+		// port 67 (the other side must allow it too, as dnsmasq does with
+		// --bind-interfaces), and the kernel gives broadcasts to both.
+		c, err := listenUDP(s.cfg.Interface, port, s.cfg.Mode == ModeProxy)
+		if err != nil {
+			s.closeLocked()
+			return err
+		}
+		s.conns = append(s.conns, c)
+	}
+	// Counted under s.mu, before Shutdown can see closed==false and wait.
+	s.wg.Add(1)
+	return nil
+}
+
+// instanceLock takes an abstract Unix socket name, which is unique per
+// network namespace and vanishes with the process (kill -9 included).
+func instanceLock(iface string, port int) (net.Conn, error) {
+	name := fmt.Sprintf("@pxekit-dhcpsrv/%s/%d", iface, port)
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%w (%s port %d)", ErrAlreadyServing, iface, port)
+		}
+		return nil, fmt.Errorf("dhcpsrv: instance lock: %w", err)
+	}
+	return c, nil
+}
+
+func listenUDP(iface string, port int, reuse bool) (*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			// SO_BINDTODEVICE: broadcasts leave through this interface
+			// only, and sockets on other interfaces may use the same port.
+			if serr = syscall.BindToDevice(int(fd), iface); serr != nil {
+				return
+			}
+			if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1); serr != nil {
+				return
+			}
+			if reuse {
+				if serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1); serr != nil {
+					return
+				}
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			}
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", port))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			hint := ""
+			if reuse {
+				hint = " (a DHCP server sharing this host must allow port sharing, e.g. dnsmasq --bind-interfaces)"
+			}
+			return nil, fmt.Errorf("%w: port %d on %s is held by another program%s: %v", ErrAlreadyServing, port, iface, hint, err)
+		}
+		return nil, fmt.Errorf("dhcpsrv: listen on %s port %d: %w", iface, port, err)
+	}
+	return pc.(*net.UDPConn), nil
+}
+
+func (s *Server) closeConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closeLocked()
+}
+
+func (s *Server) closeLocked() {
+	for _, c := range s.conns {
+		c.Close()
+	}
+	for _, l := range s.locks {
+		l.Close()
+	}
+	s.conns, s.locks = nil, nil
+}
+
+// Shutdown stops Serve, waits for the handlers in flight (bounded by ctx)
+// and closes a lease store the server opened itself. Handlers in flight
+// finish their lease writes, so no ACK is lost half-way.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.closed {
+		s.closed = true
+		close(s.shutdown)
+	}
+	s.closeLocked()
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if s.owned {
+		return s.store.Close()
+	}
+	return nil
+}
+
+func (s *Server) serveOne(ctx context.Context, p packet) {
+	req, err := dhcpv4.FromBytes(p.buf)
+	if err != nil {
+		s.log.Debug("dhcp malformed packet dropped", "src", p.src, "err", err)
+		return
+	}
+	if s.rate != nil && len(req.ClientHWAddr) > 0 && !s.rate.allow(string(req.ClientHWAddr), s.now()) {
+		s.log.Debug("dhcp rate limit", "mac", req.ClientHWAddr)
+		return
+	}
+	out, err := s.handle(ctx, req, p.port, p.src)
+	if err != nil {
+		lvl := slog.LevelWarn
+		if errors.Is(err, ErrMalformed) {
+			lvl = slog.LevelDebug
+		}
+		s.log.Log(ctx, lvl, "dhcp request not answered", "mac", req.ClientHWAddr, "err", err)
+		return
+	}
+	if out == nil {
+		return
+	}
+	if _, err := p.conn.WriteToUDPAddrPort(out.bytes, out.dst); err != nil {
+		s.log.Warn("dhcp send failed", "dst", out.dst, "err", err)
+		return
+	}
+	s.log.Debug("dhcp sent", "type", out.ev.Type, "mac", out.ev.MAC, "ip", out.ev.IP, "dst", out.dst, "file", out.ev.BootFile)
+	s.emit(out.ev)
+}
+
+func (s *Server) emit(ev Event) {
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(ev)
+	}
+}
+
+// rateLimiter is a per-key token bucket; it forgets idle keys so its memory
+// stays bounded by the number of recently active clients.
+type rateLimiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	buckets map[string]*bucket
+	sweep   time.Time
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate, burst float64) *rateLimiter {
+	return &rateLimiter{rate: rate, burst: burst, buckets: map[string]*bucket{}}
+}
+
+func (r *rateLimiter) allow(key string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if now.Sub(r.sweep) > time.Minute {
+		for k, b := range r.buckets {
+			if now.Sub(b.last) > time.Minute {
+				delete(r.buckets, k)
+			}
+		}
+		r.sweep = now
+	}
+	b := r.buckets[key]
+	if b == nil {
+		b = &bucket{tokens: r.burst, last: now}
+		r.buckets[key] = b
+	}
+	b.tokens = min(r.burst, b.tokens+now.Sub(b.last).Seconds()*r.rate)
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
