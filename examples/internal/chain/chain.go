@@ -33,7 +33,6 @@ import (
 	"os"
 	"path"
 	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -350,42 +349,24 @@ func (s *Site) HTTPHandler() http.Handler {
 		case fsys == nil:
 			http.ServeContent(w, r, path.Base(name), time.Time{}, bytes.NewReader(data))
 		default:
-			serveFS(w, r, fsys, rel)
+			r2 := r.Clone(r.Context())
+			r2.URL.Path = "/" + rel
+			if rel != "" && strings.HasSuffix(r.URL.Path, "/") {
+				r2.URL.Path += "/" // a directory asked as one; path.Clean dropped the slash
+			}
+			fileHandler(fsys).ServeHTTP(w, r2)
 		}
 	})
 }
 
-func serveFS(w http.ResponseWriter, r *http.Request, fsys fs.FS, name string) {
-	if name == "" {
-		name = "."
+// fileHandler serves a tree over HTTP. An isosrc image offers its own
+// handler, which sends regular files with sendfile(2); any other tree goes
+// through the standard file server (ranges, directory listings).
+func fileHandler(fsys fs.FS) http.Handler {
+	if h, ok := fsys.(interface{ Handler() http.Handler }); ok {
+		return h.Handler()
 	}
-	f, err := fsys.Open(name)
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		http.NotFound(w, r)
-		return
-	}
-	if st.IsDir() {
-		// Installers list repository directories rarely; a listing from the
-		// standard file server is enough.
-		r2 := *r
-		u := *r.URL
-		u.Path = "/" + strings.TrimPrefix(name, ".")
-		r2.URL = &u
-		http.FileServerFS(fsys).ServeHTTP(w, &r2)
-		return
-	}
-	if rs, ok := f.(io.ReadSeeker); ok {
-		http.ServeContent(w, r, st.Name(), st.ModTime(), rs)
-		return
-	}
-	w.Header().Set("Content-Length", strconv.FormatInt(st.Size(), 10))
-	_, _ = io.Copy(w, f)
+	return http.FileServerFS(fsys)
 }
 
 // BannerInfo is what the start-up banner shows besides the site.

@@ -1,8 +1,12 @@
 package chain
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"testing"
+	"testing/fstest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -78,4 +82,45 @@ func TestHTTPBaseAndNameservers(t *testing.T) {
 	assert.Len(t, ns, 2)
 	_, err = Nameservers("bogus", ip)
 	assert.Error(t, err)
+}
+
+func TestHTTPServesTreesRangesAndGenerated(t *testing.T) {
+	s := &Site{
+		HTTPBase: "http://10.0.0.1:8080/",
+		ISO:      fstest.MapFS{"BaseOS/repodata/repomd.xml": {Data: []byte("0123456789")}},
+		Extra:    fstest.MapFS{"hello.txt": {Data: []byte("hi")}},
+	}
+	s.init()
+	s.generated["answer/ks.cfg"] = []byte("text\n")
+	srv := httptest.NewServer(s.HTTPHandler())
+	defer srv.Close()
+
+	get := func(p, rng string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+p, nil)
+		require.NoError(t, err)
+		if rng != "" {
+			req.Header.Set("Range", rng)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("/iso/BaseOS/repodata/repomd.xml", "bytes=2-4")
+	assert.Equal(t, http.StatusPartialContent, code)
+	assert.Equal(t, "234", body)
+	code, body = get("/iso/BaseOS/", "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "repodata/", "directory listing for installers that browse the tree")
+	code, body = get("/answer/ks.cfg", "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "text\n", body)
+	code, body = get("/hello.txt", "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "hi", body)
+	code, _ = get("/iso/../../etc/passwd", "")
+	assert.Equal(t, http.StatusNotFound, code)
+	code, _ = get("/missing", "")
+	assert.Equal(t, http.StatusNotFound, code)
 }
