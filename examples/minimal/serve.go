@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -18,7 +16,6 @@ import (
 	"github.com/pxekit/pxekit/dhcpsrv"
 	"github.com/pxekit/pxekit/examples/internal/chain"
 	"github.com/pxekit/pxekit/internal/bootfiles"
-	"github.com/pxekit/pxekit/internal/osid"
 	"github.com/pxekit/pxekit/internal/progress"
 	"github.com/pxekit/pxekit/isosrc"
 	"github.com/pxekit/pxekit/tftpsrv"
@@ -78,7 +75,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		site.Extra = os.DirFS(c.root)
 	}
 
-	loaders, err := bootfiles.Find(loaderSource(iso, distro, log), "/")
+	loaders, err := bootfiles.Find(chain.LoaderSource(iso, distro, log), "/")
 	if err != nil && osID != "" {
 		return err
 	}
@@ -95,56 +92,22 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		}
 	}
 
-	// TFTP and HTTP.
-	tftp := &tftpsrv.Server{Handler: site.TFTPHandler(), Logger: log, OnEvent: site.TFTPEvent}
-	httpSrv := &http.Server{Addr: c.httpAddr, Handler: site.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 3)
-	tl, err := net.ListenPacket("udp", c.tftpAddr)
-	if err != nil {
-		return chain.PortError("TFTP", c.tftpAddr, err)
+	srv := &chain.Servers{
+		Log:      log,
+		TFTP:     &tftpsrv.Server{Handler: site.TFTPHandler(), Logger: log, OnEvent: site.TFTPEvent},
+		TFTPAddr: c.tftpAddr,
+		HTTP:     &http.Server{Addr: c.httpAddr, Handler: site.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second},
+		HTTPAddr: c.httpAddr,
 	}
-	hl, err := net.Listen("tcp", c.httpAddr)
-	if err != nil {
-		tl.Close()
-		return chain.PortError("HTTP", c.httpAddr, err)
-	}
-	go func() { errc <- tftp.Serve(tl) }()
-	go func() { errc <- httpSrv.Serve(hl) }()
-
-	// DHCP last: a client that gets an offer must find the files served.
-	var dhcp *dhcpsrv.Server
 	if c.dhcpMode != "off" {
-		dhcp, err = newDHCP(c, site, iface, serverIP)
-		if err != nil {
-			tftp.Close()
-			httpSrv.Close()
-			return err
-		}
-		go func() { errc <- dhcp.Serve(ctx) }()
+		srv.DHCP = func() (*dhcpsrv.Server, error) { return newDHCP(c, site, iface, serverIP) }
 	}
-
-	site.Banner(out, chain.BannerInfo{
-		OSID: osID, ISO: c.iso, Interface: iface, ServerIP: serverIP, DHCP: c.dhcpMode,
-		TFTPAddr: c.tftpAddr, HTTPAddr: c.httpAddr,
+	return srv.Run(ctx, func() {
+		site.Banner(out, chain.BannerInfo{
+			OSID: osID, ISO: c.iso, Interface: iface, ServerIP: serverIP, DHCP: c.dhcpMode,
+			TFTPAddr: c.tftpAddr, HTTPAddr: c.httpAddr,
+		})
 	})
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-errc:
-		if errors.Is(runErr, http.ErrServerClosed) || errors.Is(runErr, dhcpsrv.ErrServerClosed) {
-			runErr = nil
-		}
-	}
-	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if dhcp != nil {
-		_ = dhcp.Shutdown(sctx)
-	}
-	_ = httpSrv.Shutdown(sctx)
-	_ = tftp.Shutdown(sctx)
-	return runErr
 }
 
 // configureInstall renders the answer file and menus for osID into site.
@@ -238,24 +201,4 @@ func readKeys(file string) ([]string, error) {
 		return nil, fmt.Errorf("-ssh-key %s: no key in the file", file)
 	}
 	return keys, nil
-}
-
-// loaderSource says where the distribution's own shim and GRUB are. EL
-// clones boot their own pair (under Secure Boot their shim trusts only their
-// GRUB and kernels); Debian and Ubuntu ISOs carry a CD-ROM GRUB, so the
-// host's signed network GRUB comes first for them.
-func loaderSource(iso *isosrc.Image, d *isosrc.Distro, log *slog.Logger) bootfiles.Source {
-	if iso == nil || d == nil {
-		return bootfiles.Source{}
-	}
-	src := bootfiles.Source{FS: iso, Shim: d.Shim, GRUB: d.GRUB, PreferHost: d.Family != string(osid.Anaconda)}
-	if d.EFISource == isosrc.EFIFromElTorito {
-		efi, err := iso.EFIFS()
-		if err != nil {
-			log.Warn("iso", "efi image", err)
-			return bootfiles.Source{PreferHost: true}
-		}
-		src.FS = efi
-	}
-	return src
 }

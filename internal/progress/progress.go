@@ -175,6 +175,20 @@ func (t *Tracker) ObserveIP(ctx context.Context, ip netip.Addr, stage Stage, det
 	t.Observe(ctx, t.MAC(ip), stage, detail, append(attrs, slog.String("ip", ip.Unmap().String()))...)
 }
 
+// Last returns the latest step of mac (any form NormalizeMAC accepts).
+func (t *Tracker) Last(mac string) (Step, bool) {
+	if n := NormalizeMAC(mac); n != "" {
+		mac = n
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	h, ok := t.hosts[mac]
+	if !ok || len(h.Steps) == 0 {
+		return Step{}, false
+	}
+	return h.Steps[len(h.Steps)-1], true
+}
+
 // Hosts returns a copy of every host seen, sorted by MAC.
 func (t *Tracker) Hosts() []Host {
 	t.mu.Lock()

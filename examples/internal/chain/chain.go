@@ -41,7 +41,6 @@ import (
 	"github.com/pxekit/pxekit/bootmenu"
 	"github.com/pxekit/pxekit/dhcpsrv"
 	"github.com/pxekit/pxekit/internal/bootfiles"
-	"github.com/pxekit/pxekit/internal/osid"
 	"github.com/pxekit/pxekit/internal/progress"
 	"github.com/pxekit/pxekit/isosrc"
 	"github.com/pxekit/pxekit/tftpsrv"
@@ -73,131 +72,41 @@ type Install struct {
 	Mirror      string
 	Console     string
 	Nameservers []netip.Addr
+	// Args are extra kernel arguments (a syslog target, say).
+	Args []bootmenu.Arg
 }
 
 // AddInstall renders the answer file and the three menus for in.
 func (s *Site) AddInstall(in Install) error {
-	info, ok := osid.Lookup(in.OSID)
-	if !ok {
-		return fmt.Errorf("unknown OS %q", in.OSID)
-	}
 	s.init()
-	spec := *in.Spec
-	kind, err := answerfile.KindFor(info.ID)
+	media := Media{ISO: s.ISO, ISOFile: s.ISOFile, Netboot: s.Netboot}
+	p, err := Prepare(s.HTTPBase, media, in, "answer/")
 	if err != nil {
 		return err
 	}
-
-	// The install source, by installer family.
-	var repo string
-	switch info.Family {
-	case osid.Anaconda:
-		if s.ISO == nil {
-			return fmt.Errorf("%s installs from its ISO's tree: give -iso", info.ID)
-		}
-		repo = s.HTTPBase + "iso/"
-	case osid.Subiquity:
-		if s.ISOFile == "" {
-			return fmt.Errorf("%s's live installer downloads its ISO: give -iso", info.ID)
-		}
-		repo = s.HTTPBase + "image.iso"
-	case osid.DebianDI:
-		repo = in.Mirror
-		if repo == "" && s.ISO != nil {
-			repo = s.HTTPBase + "iso/"
-		}
-		if spec.Mirror == "" {
-			spec.Mirror = repo
-		}
+	for name, data := range p.Answers {
+		s.generated[name] = data
+		s.stages[name] = progress.Answer
+		s.urls = append(s.urls, s.HTTPBase+name)
 	}
-
-	var answerURL string
-	switch kind {
-	case answerfile.KindKickstart:
-		answerURL, err = s.addAnswer("answer/ks.cfg", info.ID, kind, &spec)
-	case answerfile.KindPreseed:
-		answerURL, err = s.addAnswer("answer/preseed.cfg", info.ID, kind, &spec)
-	case answerfile.KindAutoinstall:
-		if _, err = s.addAnswer("answer/seed/user-data", info.ID, kind, &spec); err == nil {
-			_, err = s.addAnswer("answer/seed/meta-data", info.ID, answerfile.KindMetaData, &spec)
-		}
-		answerURL = s.HTTPBase + "answer/seed/"
+	for n, st := range p.Stages {
+		s.stages[n] = st
 	}
-	if err != nil {
-		return err
-	}
-
-	var dns []string
-	for _, a := range in.Nameservers {
-		dns = append(dns, a.String())
-	}
-	var extra []bootmenu.Arg
-	if info.Family == osid.DebianDI {
-		// An isolated install network often has no router; d-i would stop
-		// to ask whether to go on without one, before reading its preseed.
-		extra = append(extra, bootmenu.KV("netcfg/no_default_route", "true"))
-	}
-	entry, err := bootmenu.InstallEntry(info.ID, "boot", bootmenu.InstallInput{
-		RepoURL: repo, AnswerURL: answerURL, Console: in.Console, Nameservers: dns, Extra: extra,
-	})
-	if err != nil {
-		return err
-	}
-	if d := in.Distro; d != nil {
-		// Detection knows the real paths; the netboot ones win for Debian.
-		k, i := d.Kernel, d.Initrd
-		if d.NetbootKernel != "" {
-			k, i = d.NetbootKernel, d.NetbootInitrd
-		}
-		if k != "" && i != "" {
-			entry.Kernel, entry.Initrds = path.Join("boot", k), []string{path.Join("boot", i)}
-		}
-	}
-	s.stages[entry.Kernel] = progress.Kernel
-	for _, p := range entry.Initrds {
-		s.stages[p] = progress.Initrd
-	}
-	if s.bootTree() == nil {
-		return fmt.Errorf("%s: nothing holds the installer kernel %s: give -iso, or -netboot DIR", info.ID, entry.Kernel)
-	}
-	if _, err := fs.Stat(s.bootTree(), strings.TrimPrefix(entry.Kernel, "boot/")); err != nil {
-		return fmt.Errorf("%s: the installer kernel %s is not there (%v); for Debian give -netboot with the netboot tree or netboot.tar.gz", info.ID, entry.Kernel, err)
-	}
-
 	menu := &bootmenu.Menu{
-		Title: "pxekit: " + entry.Title, Timeout: 5 * time.Second, Default: entry.ID,
-		Entries: []bootmenu.Entry{entry, bootmenu.LocalEntry()},
+		Title: "pxekit: " + p.Entry.Title, Timeout: 5 * time.Second, Default: p.Entry.ID,
+		Entries: []bootmenu.Entry{p.Entry, bootmenu.LocalEntry()},
 	}
-	dialect := bootmenu.GRUBDebian
-	if s.Loaders != nil && s.Loaders.FromISO(bootfiles.GRUB) {
-		if dialect, err = bootmenu.DialectFor(info.ID); err != nil {
-			return err
-		}
+	dialect, err := Dialect(s.Loaders, in.OSID)
+	if err != nil {
+		return err
 	}
-	for _, k := range bootmenu.Kinds() {
-		opt := bootmenu.Options{HTTPBase: s.HTTPBase, GRUBDialect: dialect, PXELinuxUI: "menu.c32"}
-		out, err := bootmenu.Render(menu, k, opt)
-		if err != nil {
-			return fmt.Errorf("%s menu: %w", k, err)
-		}
-		s.menus[k] = out
+	if s.menus, err = Menus(menu, s.HTTPBase, dialect); err != nil {
+		return err
 	}
 	s.generated["boot.ipxe"] = s.menus[bootmenu.IPXE]
 	s.stages["boot.ipxe"] = progress.Menu
 	s.urls = append(s.urls, s.HTTPBase+"boot.ipxe", "tftp: grub/grub.cfg (and any */grub.cfg*)", "tftp: pxelinux.cfg/default")
 	return nil
-}
-
-func (s *Site) addAnswer(name, osID, kind string, spec *answerfile.Spec) (string, error) {
-	out, err := answerfile.Render(osID, kind, spec)
-	if err != nil {
-		return "", fmt.Errorf("answer file: %w", err)
-	}
-	s.generated[name] = out
-	s.stages[name] = progress.Answer
-	u := s.HTTPBase + name
-	s.urls = append(s.urls, u)
-	return u, nil
 }
 
 func (s *Site) init() {
@@ -212,13 +121,6 @@ func (s *Site) init() {
 	if s.Tracker == nil {
 		s.Tracker = progress.New(s.Log)
 	}
-}
-
-func (s *Site) bootTree() fs.FS {
-	if s.Netboot != nil {
-		return s.Netboot
-	}
-	return s.ISO
 }
 
 // menuFor returns the generated menu a loader asks for by name: GRUB asks
@@ -245,11 +147,8 @@ func (s *Site) lookup(name string) (data []byte, fsys fs.FS, rel string, ok bool
 	if b, ok := s.menuFor(name); ok {
 		return b, nil, "", true
 	}
-	if rest, ok := strings.CutPrefix(name, "boot/"); ok && s.bootTree() != nil {
-		return nil, s.bootTree(), rest, true
-	}
-	if rest, ok := strings.CutPrefix(name, "iso/"); ok && s.ISO != nil {
-		return nil, s.ISO, rest, true
+	if fsys, rel, ok := (Media{ISO: s.ISO, Netboot: s.Netboot}).Lookup(name); ok {
+		return nil, fsys, rel, true
 	}
 	if s.Loaders != nil && s.Loaders.Has(name) {
 		return nil, s.Loaders, name, true
@@ -312,12 +211,16 @@ func (s *Site) TFTPEvent(ev tftpsrv.Event) {
 }
 
 // DHCPEvent binds MACs to addresses and reports DHCP steps.
-func (s *Site) DHCPEvent(ev dhcpsrv.Event) {
+func (s *Site) DHCPEvent(ev dhcpsrv.Event) { ObserveDHCP(s.Tracker, ev) }
+
+// ObserveDHCP binds the client's MAC to its address (so that its TFTP and
+// HTTP requests are known by MAC) and reports offers and ACKs as steps.
+func ObserveDHCP(t *progress.Tracker, ev dhcpsrv.Event) {
 	ip := ev.IP
 	if !ip.IsValid() || ip.IsUnspecified() {
 		ip = ev.Client.RequestedIP
 	}
-	s.Tracker.Bind(ev.MAC.String(), ip)
+	t.Bind(ev.MAC.String(), ip)
 	if ev.Type != dhcpsrv.EventOffer && ev.Type != dhcpsrv.EventAck {
 		return
 	}
@@ -325,7 +228,7 @@ func (s *Site) DHCPEvent(ev dhcpsrv.Event) {
 	if ip.IsValid() {
 		attrs = append(attrs, slog.String("ip", ip.String()))
 	}
-	s.Tracker.Observe(context.Background(), ev.MAC.String(), progress.DHCP, ev.BootFile, attrs...)
+	t.Observe(context.Background(), ev.MAC.String(), progress.DHCP, ev.BootFile, attrs...)
 }
 
 // HTTPHandler serves the site over HTTP, logging client steps.
@@ -354,15 +257,15 @@ func (s *Site) HTTPHandler() http.Handler {
 			if rel != "" && strings.HasSuffix(r.URL.Path, "/") {
 				r2.URL.Path += "/" // a directory asked as one; path.Clean dropped the slash
 			}
-			fileHandler(fsys).ServeHTTP(w, r2)
+			FileHandler(fsys).ServeHTTP(w, r2)
 		}
 	})
 }
 
-// fileHandler serves a tree over HTTP. An isosrc image offers its own
+// FileHandler serves a tree over HTTP. An isosrc image offers its own
 // handler, which sends regular files with sendfile(2); any other tree goes
 // through the standard file server (ranges, directory listings).
-func fileHandler(fsys fs.FS) http.Handler {
+func FileHandler(fsys fs.FS) http.Handler {
 	if h, ok := fsys.(interface{ Handler() http.Handler }); ok {
 		return h.Handler()
 	}

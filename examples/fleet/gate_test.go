@@ -1,0 +1,161 @@
+package main
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestDecide(t *testing.T) {
+	h := &Host{Hostname: "web01", Profile: "debian12"}
+	at := time.Date(2026, 5, 4, 3, 2, 1, 0, time.UTC)
+	rec := func(s InstallState) Record { return Record{State: s, Changed: at} }
+	for _, tc := range []struct {
+		name    string
+		host    *Host
+		rec     Record
+		seen    bool
+		unknown string
+		want    Action
+		why     string
+	}{
+		{"listed, never seen", h, Record{}, false, UnknownLocal, ActInstall, "listed, not installed yet"},
+		{"listed, re-armed", h, rec(Pending), true, UnknownIgnore, ActInstall, "listed, not installed yet"},
+		{"listed, installing: a reboot mid-install installs again", h, rec(Installing), true, UnknownLocal, ActInstall, "installing since 2026-05-04T03:02:01Z"},
+		{"listed, done", h, rec(Done), true, UnknownMenu, ActLocal, "installed (done, reported 2026-05-04T03:02:01Z); re-arm with reinstall"},
+		{"listed, failed: kept for a person, not wiped again", h, rec(Failed), true, UnknownLocal, ActLocal, "installed (failed, reported 2026-05-04T03:02:01Z)"},
+		{"unknown under local", nil, Record{}, false, UnknownLocal, ActLocal, "unknown MAC: local boot"},
+		{"unknown under an empty policy is local", nil, Record{}, false, "", ActLocal, "unknown MAC: local boot"},
+		{"unknown under menu", nil, Record{}, false, UnknownMenu, ActMenu, "unknown MAC: menu"},
+		{"unknown under ignore", nil, Record{}, false, UnknownIgnore, ActIgnore, "unknown MAC: ignored"},
+		{"unknown installing from the menu keeps its menu", nil, rec(Installing), true, UnknownMenu, ActMenu, "unknown MAC: menu"},
+		{"unknown that reported boots its disk under menu", nil, rec(Done), true, UnknownMenu, ActLocal, "installed (done"},
+		{"unknown that reported boots its disk under ignore", nil, rec(Failed), true, UnknownIgnore, ActLocal, "installed (failed"},
+		{"unknown re-armed gets its policy again", nil, rec(Pending), true, UnknownMenu, ActMenu, "unknown MAC: menu"},
+		{"a record not seen is ignored", h, rec(Done), false, UnknownLocal, ActInstall, "listed, not installed yet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := decide(tc.host, tc.rec, tc.seen, tc.unknown)
+			assert.Equal(t, tc.want, d.Action)
+			assert.Contains(t, d.Why, tc.why)
+			assert.Same(t, tc.host, d.Host)
+		})
+	}
+}
+
+// gateFor returns a gate over the test inventory and a state file, with a
+// clock the test moves.
+func gateFor(t *testing.T, unknown string) (*Gate, *Store, *time.Time) {
+	t.Helper()
+	inv, err := ParseInventory([]byte(testInventory("nb", unknown)), ".")
+	require.NoError(t, err)
+	store, err := OpenStore(filepath.Join(t.TempDir(), "state.json"))
+	require.NoError(t, err)
+	t.Cleanup(func() { store.Close() })
+	g := NewGate(inv, store, nil)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	g.now = func() time.Time { return now }
+	return g, store, &now
+}
+
+func TestGateInstallOnce(t *testing.T) {
+	g, store, now := gateFor(t, UnknownLocal)
+	web, db := mustMAC(t, macWeb), mustMAC(t, macDB)
+
+	require.Equal(t, ActInstall, g.Decide(web).Action)
+	g.AnswerServed(web, "web01")
+	r, _ := store.Get(macWeb)
+	assert.Equal(t, Installing, r.State)
+	started := r.Changed
+
+	// The installer fetches the file again (a retry, a second stage): the
+	// start of the install stays when it first happened.
+	*now = now.Add(time.Minute)
+	g.AnswerServed(web, "web01")
+	r, _ = store.Get(macWeb)
+	assert.Equal(t, started, r.Changed)
+	assert.Equal(t, ActInstall, g.Decide(web).Action, "a reboot mid-install installs again")
+
+	*now = now.Add(time.Hour)
+	r, err := g.Reported(web, Report{Hostname: "whatever-the-installer-says", OS: "debian-12", Status: "ok",
+		Checks: []Check{{Name: "user ops", OK: true}}})
+	require.NoError(t, err)
+	assert.Equal(t, Done, r.State)
+	assert.Equal(t, "web01", r.Hostname, "the inventory names a listed host, not the report")
+	require.NotNil(t, r.Report)
+	assert.Equal(t, *now, r.Report.At)
+	d := g.Decide(web)
+	assert.Equal(t, ActLocal, d.Action)
+	assert.Contains(t, d.Why, "installed (done")
+
+	// A failed install is not retried: that would wipe the evidence, and
+	// fail again, forever.
+	g.AnswerServed(db, "db01")
+	r, err = g.Reported(db, Report{Status: "failed", Checks: []Check{{Name: "service nginx"}}})
+	require.NoError(t, err)
+	assert.Equal(t, Failed, r.State)
+	assert.Equal(t, ActLocal, g.Decide(db).Action)
+	for _, status := range []string{"unknown", "ok"} {
+		_, err = g.Reported(db, Report{Status: status})
+		require.NoError(t, err)
+		assert.Equal(t, ActLocal, g.Decide(db).Action, "a second report (%s) does not re-arm", status)
+	}
+
+	// Re-arming, by hostname in any case and by MAC in any form.
+	for _, name := range []string{"WEB01", "52-54-00-F1-00-02"} {
+		r, err = g.Reinstall(name)
+		require.NoError(t, err, name)
+		assert.Equal(t, Pending, r.State, name)
+		assert.Nil(t, r.Report, "the old report does not describe the next install")
+	}
+	assert.Equal(t, ActInstall, g.Decide(web).Action)
+	assert.Equal(t, ActInstall, g.Decide(db).Action)
+	r, _ = store.Get(macDB)
+	assert.Equal(t, "db01", r.Hostname)
+
+	_, err = g.Reinstall("nosuchhost")
+	assert.ErrorContains(t, err, "no such host")
+	_, err = g.Reinstall(macNew)
+	assert.ErrorContains(t, err, "no such host in the inventory or the state", "an unknown MAC never seen has nothing to re-arm")
+	_, seen := store.Get(macNew)
+	assert.False(t, seen, "a refused reinstall records nothing")
+}
+
+func TestGateUnknownMAC(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		want   Action
+	}{
+		{UnknownLocal, ActLocal},
+		{UnknownMenu, ActMenu},
+		{UnknownIgnore, ActIgnore},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			g, store, _ := gateFor(t, tc.policy)
+			mac := mustMAC(t, macNew)
+			assert.Equal(t, tc.want, g.Decide(mac).Action)
+			assert.Nil(t, g.Decide(mac).Host)
+			assert.Equal(t, ActInstall, g.Decide(mustMAC(t, macWeb)).Action, "the policy is for unlisted MACs only")
+			assert.Empty(t, store.All(), "deciding writes nothing")
+		})
+	}
+
+	// A person picked a profile from the menu: the machine installs, reports
+	// and from then on boots its disk, like a listed host.
+	g, store, _ := gateFor(t, UnknownMenu)
+	mac := mustMAC(t, macNew)
+	g.AnswerServed(mac, "pxe-525400990009")
+	assert.Equal(t, ActMenu, g.Decide(mac).Action, "installing: the menu still comes up on a reboot")
+	r, err := g.Reported(mac, Report{Hostname: "pxe-525400990009", Status: "ok"})
+	require.NoError(t, err)
+	assert.Equal(t, "pxe-525400990009", r.Hostname, "an unlisted host is named by its report")
+	assert.Equal(t, ActLocal, g.Decide(mac).Action)
+	r, err = g.Reinstall(mac.String())
+	require.NoError(t, err, "an unknown MAC in the state is re-armed by MAC")
+	assert.Equal(t, Pending, r.State)
+	assert.Equal(t, ActMenu, g.Decide(mac).Action)
+	assert.Len(t, store.All(), 1)
+}

@@ -1,0 +1,387 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/pxekit/pxekit/answerfile"
+	"github.com/pxekit/pxekit/internal/osid"
+)
+
+// Inventory is the fleet file: OS profiles, the hosts that install them,
+// and what happens to machines nobody listed.
+//
+//	unknown: local              # local | menu | ignore
+//	defaults:                   # answer-file spec keys every profile starts from
+//	  timezone: Asia/Shanghai
+//	profiles:
+//	  rocky9:
+//	    iso: /srv/iso/Rocky-9.4-x86_64-dvd.iso
+//	    spec: {packages: {names: [vim-enhanced]}}
+//	  debian12:
+//	    os: debian-12
+//	    netboot: /usr/lib/debian-installer/images/12/amd64/text
+//	    mirror: http://deb.debian.org/debian
+//	hosts:
+//	  - {mac: "52:54:00:00:00:01", hostname: web01, profile: rocky9, layout: lvm}
+//	  - mac: 52:54:00:00:00:02
+//	    hostname: db01
+//	    profile: debian12
+//	    address: 10.0.0.21/24
+//	    gateway: 10.0.0.1
+//	    overrides: {packages: {names: [postgresql]}}
+type Inventory struct {
+	// Unknown is the policy for MACs not listed: "local" (default: boot
+	// the local disk), "menu" (a menu of every profile, local disk by
+	// default, for a person at the console) or "ignore" (no answer at all).
+	Unknown string `yaml:"unknown"`
+	// Defaults are answer-file spec keys (see answerfile.Spec) under every
+	// profile's spec.
+	Defaults map[string]any `yaml:"defaults"`
+	// Profiles by name.
+	Profiles map[string]*Profile `yaml:"profiles"`
+	// Hosts to install, one per MAC.
+	Hosts []*Host `yaml:"hosts"`
+
+	// dir resolves relative paths: the inventory file's directory.
+	dir   string
+	byMAC map[string]*Host
+}
+
+// Profile is one OS install: media plus an answer-file spec.
+type Profile struct {
+	// ISO is the distribution ISO (relative paths are from the inventory
+	// file). Anaconda and Ubuntu installs need one.
+	ISO string `yaml:"iso"`
+	// OS is the pxekit OS identifier; default: detected from the ISO.
+	OS string `yaml:"os"`
+	// Netboot is the directory or netboot.tar.gz holding Debian's
+	// installer kernel and initrd.
+	Netboot string `yaml:"netboot"`
+	// Mirror is Debian's package mirror (default: the ISO tree, if any).
+	Mirror string `yaml:"mirror"`
+	// Console is the installer's kernel console, e.g. ttyS0,115200n8.
+	Console string `yaml:"console"`
+	// Spec are answer-file spec keys over Defaults.
+	Spec map[string]any `yaml:"spec"`
+
+	name string
+}
+
+// Host is one machine of the fleet.
+type Host struct {
+	MAC      string `yaml:"mac"`
+	Hostname string `yaml:"hostname"`
+	Profile  string `yaml:"profile"`
+	// Layout is "plain" or "lvm"; default: the profile's.
+	Layout string `yaml:"layout"`
+	// Address (CIDR) and Gateway make the installed system's network
+	// static and, in full DHCP mode, reserve the address for the MAC.
+	Address string `yaml:"address"`
+	Gateway string `yaml:"gateway"`
+	// DNS servers for a static address.
+	DNS []string `yaml:"dns"`
+	// Overrides are spec keys for this host only, over the profile's.
+	Overrides map[string]any `yaml:"overrides"`
+
+	mac    net.HardwareAddr
+	prefix netip.Prefix
+}
+
+// The policies for unknown MACs.
+const (
+	UnknownLocal  = "local"
+	UnknownMenu   = "menu"
+	UnknownIgnore = "ignore"
+)
+
+// ErrInventory wraps every inventory problem.
+var ErrInventory = errors.New("invalid inventory")
+
+// InventoryError lists every problem found, so that an operator fixes the
+// file once instead of once per run.
+type InventoryError struct {
+	File     string
+	Problems []string
+}
+
+func (e *InventoryError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problem(s):", e.File, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - " + p)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrInventory) true.
+func (e *InventoryError) Is(target error) bool { return target == ErrInventory }
+
+var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+
+// LoadInventory reads and checks an inventory file. Media are not opened
+// here; see openProfiles.
+func LoadInventory(file string) (*Inventory, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	inv, err := ParseInventory(data, filepath.Dir(file))
+	var ie *InventoryError
+	if errors.As(err, &ie) {
+		ie.File = file
+	}
+	return inv, err
+}
+
+// ParseInventory decodes data and checks everything that needs no file:
+// names, MACs, duplicates, references, addresses and every host's
+// answer-file spec. Relative paths resolve against dir. With an
+// *InventoryError the decoded inventory is returned as well (nil when the
+// YAML itself is unreadable).
+func ParseInventory(data []byte, dir string) (*Inventory, error) {
+	inv := &Inventory{dir: dir}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var problems []string
+	if err := dec.Decode(inv); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, &InventoryError{File: "inventory", Problems: []string{strings.TrimPrefix(err.Error(), "yaml: ")}}
+		}
+		// Type errors leave the rest decoded: report them with the others.
+		problems = append(problems, te.Errors...)
+	}
+	problems = append(problems, inv.check()...)
+	if len(problems) > 0 {
+		// The inventory goes back too, so that the media and answer files
+		// can be checked for the remaining problems in the same run.
+		return inv, &InventoryError{File: "inventory", Problems: problems}
+	}
+	return inv, nil
+}
+
+// check validates everything but the media, returning every problem.
+func (inv *Inventory) check() []string {
+	var p []string
+	inv.byMAC = map[string]*Host{}
+	add := func(format string, a ...any) { p = append(p, fmt.Sprintf(format, a...)) }
+
+	switch inv.Unknown {
+	case "":
+		inv.Unknown = UnknownLocal
+	case UnknownLocal, UnknownMenu, UnknownIgnore:
+	default:
+		add("unknown: %q: want local, menu or ignore", inv.Unknown)
+	}
+	if len(inv.Profiles) == 0 {
+		add("profiles: none defined")
+	}
+	for _, name := range inv.profileNames() {
+		pr := inv.Profiles[name]
+		if pr == nil {
+			add("profile %s: empty", name)
+			delete(inv.Profiles, name)
+			continue
+		}
+		pr.name = name
+		if !profileName.MatchString(name) {
+			add("profile %q: name must be lower-case letters, digits, '.', '_' or '-' (it becomes a URL path)", name)
+		}
+		if pr.OS != "" {
+			if _, ok := osid.Lookup(pr.OS); !ok {
+				add("profile %s: os %q: unknown; known: %s", name, pr.OS, strings.Join(osid.IDs(), " "))
+			}
+		}
+		if pr.ISO == "" && pr.OS == "" {
+			add("profile %s: give iso (the OS is detected from it) or os", name)
+		}
+		if pr.ISO == "" && pr.Netboot == "" {
+			add("profile %s: give iso or netboot: nothing holds the installer", name)
+		}
+		if pr.Mirror != "" && !strings.HasPrefix(pr.Mirror, "http://") && !strings.HasPrefix(pr.Mirror, "https://") {
+			add("profile %s: mirror %q: want an http:// or https:// URL", name, pr.Mirror)
+		}
+	}
+
+	var issues []hostIssue
+	macs := map[string]int{}
+	names := map[string]int{}
+	addrs := map[netip.Addr]int{}
+	for i, h := range inv.Hosts {
+		where := fmt.Sprintf("hosts[%d]", i)
+		if h == nil {
+			add("%s: empty", where)
+			continue
+		}
+		if h.Hostname != "" {
+			where = fmt.Sprintf("hosts[%d] (%s)", i, h.Hostname)
+		}
+		hw, err := net.ParseMAC(strings.ReplaceAll(h.MAC, "-", ":"))
+		switch {
+		case h.MAC == "":
+			add("%s: mac missing", where)
+		case err != nil || len(hw) != 6:
+			add("%s: mac %q: not a 48-bit MAC address", where, h.MAC)
+		default:
+			h.mac = hw
+			if j, dup := macs[hw.String()]; dup {
+				add("%s: mac %s already belongs to hosts[%d] (%s)", where, hw, j, inv.Hosts[j].Hostname)
+			} else {
+				macs[hw.String()] = i
+				inv.byMAC[hw.String()] = h
+			}
+		}
+		if h.Hostname == "" {
+			add("%s: hostname missing", where)
+		} else {
+			key := strings.ToLower(h.Hostname)
+			if j, dup := names[key]; dup {
+				add("%s: hostname %s already used by hosts[%d]", where, h.Hostname, j)
+			} else {
+				names[key] = i
+			}
+		}
+		if h.Profile == "" {
+			add("%s: profile missing", where)
+		} else if _, ok := inv.Profiles[h.Profile]; !ok {
+			add("%s: profile %q is not defined (profiles: %s)", where, h.Profile, strings.Join(inv.profileNames(), ", "))
+		}
+		if h.Layout != "" && h.Layout != answerfile.SchemePlain && h.Layout != answerfile.SchemeLVM {
+			add("%s: layout %q: want plain or lvm", where, h.Layout)
+		}
+		if h.Address != "" {
+			pfx, err := netip.ParsePrefix(h.Address)
+			if err != nil || !pfx.Addr().Is4() {
+				add("%s: address %q: want IPv4 in CIDR form, e.g. 10.0.0.21/24", where, h.Address)
+			} else {
+				h.prefix = pfx
+				if j, dup := addrs[pfx.Addr()]; dup {
+					add("%s: address %s already belongs to hosts[%d]", where, pfx.Addr(), j)
+				} else {
+					addrs[pfx.Addr()] = i
+				}
+			}
+		} else if h.Gateway != "" || len(h.DNS) > 0 {
+			add("%s: gateway and dns need a static address", where)
+		}
+		// The spec is checked with the others once the profile's OS is
+		// known (specFor), but a malformed one is named here already.
+		if _, ok := inv.Profiles[h.Profile]; ok && h.Hostname != "" {
+			if _, err := inv.specFor(h); err != nil {
+				issues = append(issues, specIssues(i, h, err)...)
+			}
+		}
+	}
+	return append(p, inv.groupIssues(issues)...)
+}
+
+func (inv *Inventory) profileNames() []string {
+	names := make([]string, 0, len(inv.Profiles))
+	for n := range inv.Profiles {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// specFor merges defaults, the profile's spec, the host's fields and its
+// overrides, in that order, into one checked spec.
+func (inv *Inventory) specFor(h *Host) (*answerfile.Spec, error) {
+	pr := inv.Profiles[h.Profile]
+	m := mergeMaps(nil, inv.Defaults)
+	m = mergeMaps(m, pr.Spec)
+	own := map[string]any{"hostname": h.Hostname}
+	if h.Layout != "" {
+		own["layout"] = map[string]any{"scheme": h.Layout}
+	}
+	if h.Address != "" {
+		netw := map[string]any{"mode": "static", "address": h.Address, "mac": h.MAC}
+		if h.Gateway != "" {
+			netw["gateway"] = h.Gateway
+		}
+		if len(h.DNS) > 0 {
+			netw["dns"] = h.DNS
+		}
+		own["network"] = netw
+	}
+	m = mergeMaps(m, own)
+	m = mergeMaps(m, h.Overrides)
+	return specFromMap(m)
+}
+
+// unknownSpec is the spec an unlisted machine installs from the menu with:
+// the profile's, named after its MAC.
+func (inv *Inventory) unknownSpec(pr *Profile, mac net.HardwareAddr) (*answerfile.Spec, error) {
+	m := mergeMaps(nil, inv.Defaults)
+	m = mergeMaps(m, pr.Spec)
+	if _, ok := m["hostname"]; !ok {
+		m["hostname"] = "pxe-" + strings.ReplaceAll(mac.String(), ":", "")
+	}
+	return specFromMap(m)
+}
+
+func specFromMap(m map[string]any) (*answerfile.Spec, error) {
+	data, err := yaml.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	return answerfile.ParseSpec(data)
+}
+
+// mergeMaps returns dst with src laid over it: maps merge key by key,
+// anything else (lists included) is replaced. Neither input is modified.
+func mergeMaps(dst, src map[string]any) map[string]any {
+	out := make(map[string]any, len(dst)+len(src))
+	for k, v := range dst {
+		out[k] = v
+	}
+	for k, v := range src {
+		if sm, ok := v.(map[string]any); ok {
+			if dm, ok := out[k].(map[string]any); ok {
+				out[k] = mergeMaps(dm, sm)
+				continue
+			}
+			out[k] = mergeMaps(nil, sm)
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// path resolves a path from the inventory file's directory.
+func (inv *Inventory) path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(inv.dir, p)
+}
+
+// host returns the listed host with mac, or nil.
+func (inv *Inventory) host(mac net.HardwareAddr) *Host {
+	return inv.byMAC[mac.String()]
+}
+
+// hostByName finds a host by hostname or MAC, for the operator's commands.
+func (inv *Inventory) hostByName(s string) *Host {
+	if hw, err := net.ParseMAC(strings.ReplaceAll(s, "-", ":")); err == nil {
+		return inv.host(hw)
+	}
+	for _, h := range inv.Hosts {
+		if h != nil && strings.EqualFold(h.Hostname, s) {
+			return h
+		}
+	}
+	return nil
+}

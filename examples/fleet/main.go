@@ -1,0 +1,127 @@
+// Command fleet installs a rack: each MAC of an inventory file gets its own
+// hostname, OS profile, disk layout, boot menu and answer file, installs
+// once, and then boots its disk; an operator follows every machine on a
+// live status page.
+//
+//	sudo go run ./examples/fleet -inventory fleet.yaml
+//	sudo go run ./examples/fleet -inventory fleet.yaml -dhcp full -pool 10.0.0.100-10.0.0.200
+//	go run ./examples/fleet -inventory fleet.yaml -check
+//
+// One gate decides, per MAC, what every route gives: DHCP (boot file),
+// TFTP and HTTP (menus) and HTTP (answer files). A listed host that has not
+// reported installs; when its installer posts the completion report (added
+// to every answer file), its next network boot gets a menu that boots the
+// local disk at once, even after a restart of this server. Re-arm a host
+// with
+//
+//	curl -X POST http://SERVER:8080/api/hosts/web01/reinstall
+//
+// or -reinstall web01 at start. Progress: http://SERVER:8080/status (and
+// /status.json), and a table on the terminal.
+//
+// Safe by default, as examples/minimal: proxyDHCP (no addresses handed
+// out), read-only TFTP, passwords never logged, and MACs that are not in
+// the inventory boot their disk unless the inventory says otherwise.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// config is everything the flags say.
+type config struct {
+	inventory, state, reinstall string
+	dhcpMode, iface, pool       string
+	leaseFile, serverIP, dns    string
+	tftpAddr, httpAddr          string
+	syslogAddr, apiToken        string
+	progress                    string
+	check                       bool
+	hostRoot                    string // boot loader packages; "/" (tests use a fake root)
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "fleet:", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	if err := serve(ctx, cfg, log, stdout); err != nil {
+		fmt.Fprintln(stderr, "fleet:", err)
+		if errors.Is(err, ErrInventory) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{hostRoot: "/"}
+	fl := flag.NewFlagSet("fleet", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	fl.StringVar(&c.inventory, "inventory", "", "inventory file (YAML): profiles, hosts by MAC, policy for unknown MACs (required)")
+	fl.StringVar(&c.state, "state", "", "install-once state file, kept across restarts and crashes (default: the inventory's name with .state.json)")
+	fl.StringVar(&c.reinstall, "reinstall", "", "comma-separated hosts (names or MACs) to re-arm before serving: their next network boot installs again")
+	fl.BoolVar(&c.check, "check", false, "check the inventory (media, specs, answer files) and exit")
+	fl.StringVar(&c.dhcpMode, "dhcp", "proxy", "DHCP mode: proxy (answers PXE clients only, hands out no address), full (also leases addresses from -pool; hosts with an address get it reserved), or off")
+	fl.StringVar(&c.iface, "iface", "", "network interface to serve (default: the first up, non-loopback IPv4 interface)")
+	fl.StringVar(&c.pool, "pool", "", "full DHCP mode: addresses to lease, FIRST-LAST, inside the interface's subnet")
+	fl.StringVar(&c.leaseFile, "lease-file", "", "full DHCP mode: lease database (default: leases in memory)")
+	fl.StringVar(&c.serverIP, "server-ip", "", "address clients reach this server at (default: the interface's first IPv4 address)")
+	fl.StringVar(&c.dns, "dns", "", "comma-separated DNS servers for clients (default: the host's non-loopback resolvers, else this server)")
+	fl.StringVar(&c.tftpAddr, "tftp-addr", ":69", "TFTP listen address")
+	fl.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address (files, answers, reports, API, status page)")
+	fl.StringVar(&c.syslogAddr, "syslog-addr", ":5514", "UDP address receiving installer logs (anaconda inst.syslog, d-i log_host) for live progress; empty disables")
+	fl.StringVar(&c.apiToken, "api-token", os.Getenv("PXEKIT_API_TOKEN"), "token that lets the reinstall API be used from other machines (Authorization: Bearer TOKEN); without it only this machine may re-arm hosts (default: $PXEKIT_API_TOKEN)")
+	fl.StringVar(&c.progress, "progress", "auto", "progress on stdout: table (redrawn every 2 s), log (one line per step on stderr only), auto (table on a terminal)")
+	if err := fl.Parse(args); err != nil {
+		return nil, err
+	}
+	if fl.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags come first: -inventory FILE)", fl.Arg(0))
+	}
+	if c.inventory == "" {
+		return nil, errors.New("give -inventory FILE (see the package documentation for its format)")
+	}
+	switch c.dhcpMode {
+	case "proxy", "full", "off":
+	default:
+		return nil, fmt.Errorf("-dhcp %q: want proxy, full or off", c.dhcpMode)
+	}
+	if c.dhcpMode == "full" && c.pool == "" {
+		return nil, errors.New("-dhcp full needs -pool FIRST-LAST: the addresses it may lease")
+	}
+	switch c.progress {
+	case "auto", "table", "log":
+	default:
+		return nil, fmt.Errorf("-progress %q: want auto, table or log", c.progress)
+	}
+	if c.check && c.reinstall != "" {
+		return nil, errors.New("-check changes nothing: leave out -reinstall")
+	}
+	if c.state == "" {
+		c.state = strings.TrimSuffix(c.inventory, filepath.Ext(c.inventory)) + ".state.json"
+	}
+	return c, nil
+}
