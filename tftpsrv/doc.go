@@ -26,8 +26,10 @@
 //     (RFC 2349) and windowsize (RFC 7440, which UEFI firmware and shim ask
 //     for). The UEFI size probe (OACK, then client ERROR 8) is normal and is
 //     not logged as a failure.
-//   - Retransmission after Timeout (default 1 s), giving up after Retries;
-//     limits on concurrent transfers overall and per client address.
+//   - Retransmission after a few measured round-trip times, at most
+//     Timeout (default 1 s), giving up after Timeout × (Retries+1) without
+//     progress; limits on concurrent transfers overall and per client
+//     address.
 //   - Shutdown(ctx) returns by ctx's deadline even with stalled clients.
 //   - OnEvent reports the start and end of every transfer with bytes,
 //     duration and negotiated sizes, for progress and metrics.
@@ -35,10 +37,12 @@
 // os.DirFS follows symbolic links out of the directory; when the tree is not
 // fully trusted, serve root.FS() of an os.OpenRoot(dir) instead.
 //
-// The protocol engine for plain lock-step transfers is
-// github.com/pin/tftp/v3. Its request intake is not safe to expose (see the
-// comment in engine_pin.go), so this package reads and vets requests itself,
-// answers refusals with the right codes, and hands admitted lock-step
-// requests to pin/tftp; transfers that negotiate windowsize or timeout,
-// which pin/tftp lacks, run on this package's own RFC 7440 sender.
+// The protocol engine for netascii transfers is github.com/pin/tftp/v3.
+// Its request intake is not safe to expose (see the comment in
+// engine_pin.go), so this package reads and vets requests itself, answers
+// refusals with the right codes, and hands admitted netascii requests to
+// pin/tftp, which converts line ends. Octet transfers, which is what boot
+// firmware asks for, run on this package's own sender (lock-step, or RFC
+// 7440 windows), which is faster and recovers from loss in round-trip
+// times rather than in whole timeouts.
 package tftpsrv

@@ -15,8 +15,12 @@ import (
 	"github.com/pin/tftp/v3"
 )
 
-// pinEngine runs lock-step transfers on github.com/pin/tftp/v3, the
-// protocol engine of record for plain RFC 1350/2347/2348/2349-tsize reads.
+// pinEngine runs netascii transfers on github.com/pin/tftp/v3, the
+// protocol engine of record for RFC 1350 line-end conversion. Octet
+// transfers used to run here too; they moved to this package's own sender
+// (transfer.go), which batches and reads ahead and, unlike pin/tftp's fixed
+// timer, resends after a few round-trip times, so a lossy link does not
+// cost a whole timeout per lost packet.
 //
 // Why the split: pin/tftp's data phase is correct for lock-step transfers
 // (block roll-over, timer-only retransmission, netascii), but its request
@@ -27,8 +31,7 @@ import (
 // itself, vets and negotiates them, refuses what must be refused with the
 // right code, and hands each admitted lock-step request to pin/tftp as a
 // rewritten RRQ (lower-case options, values already capped, the name
-// replaced by a private key) through an in-process PacketConn. Windowed
-// requests go to this package's own sender (transfer.go).
+// replaced by a private key) through an in-process PacketConn.
 //
 // One consequence: pin/tftp binds its transfer sockets to the wildcard
 // address when it is not reading the listening socket itself, so lock-step

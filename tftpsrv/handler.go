@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"io/fs"
 	"net/netip"
+	"strings"
 )
 
 // A Handler answers one read request. It either writes generated content to
@@ -65,6 +67,48 @@ func (r *Request) Context() context.Context {
 		return context.Background()
 	}
 	return r.ctx
+}
+
+// WithContext returns a shallow copy of r whose Context is ctx, as
+// net/http's Request.WithContext: a handler that wraps another (a timeout,
+// a tracing span) narrows the context the inner handler sees without
+// touching the server's. ctx must not be nil.
+func (r *Request) WithContext(ctx context.Context) *Request {
+	if ctx == nil {
+		panic("tftpsrv: nil context")
+	}
+	r2 := *r
+	r2.ctx = ctx
+	return &r2
+}
+
+// StripPrefix returns a handler that serves requests by removing prefix
+// from the cleaned Request.Name and calling h, as net/http.StripPrefix
+// does for URL paths. It lets one tree be published under a directory that
+// does not exist in it: several distributions' ISO images side by side,
+// each behind its own prefix on a ServeMux.
+//
+// The prefix is matched as a string against Name, a leading "/" of prefix
+// being ignored since names have none. What remains, without a leading "/",
+// is the name h sees; RawName stays as the client sent it, for logs.
+// Requests whose name lacks the prefix, or is nothing more than it, get
+// "file not found".
+func StripPrefix(prefix string, h Handler) Handler {
+	prefix = strings.TrimLeft(prefix, "/")
+	if prefix == "" {
+		return h
+	}
+	return HandlerFunc(func(w ResponseWriter, r *Request) {
+		rest, ok := strings.CutPrefix(r.Name, prefix)
+		rest = strings.TrimPrefix(rest, "/")
+		if !ok || rest == "" || !fs.ValidPath(rest) {
+			w.Error(fs.ErrNotExist)
+			return
+		}
+		r2 := *r
+		r2.Name = rest
+		h.ServeTFTP(w, &r2)
+	})
 }
 
 // response implements ResponseWriter.

@@ -15,8 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// engines are option sets that select each sender: pin/tftp's lock-step
-// engine and this package's windowed one.
+// engines are option sets that select each mode of the octet sender:
+// lock-step and RFC 7440 windows.
 var engines = []struct {
 	name string
 	opts []string

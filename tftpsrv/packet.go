@@ -69,7 +69,7 @@ func parseRequest(b []byte) (request, error) {
 }
 
 // packRequest builds an RRQ or WRQ; the server uses it to hand vetted
-// requests to the lock-step engine, tests use it as a client.
+// requests to the pin/tftp engine, tests use it as a client.
 func packRequest(op uint16, name, mode string, opts []option) []byte {
 	b := binary.BigEndian.AppendUint16(nil, op)
 	b = append(append(b, name...), 0)

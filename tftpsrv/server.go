@@ -36,13 +36,15 @@ type Server struct {
 	// means silent.
 	Logger *slog.Logger
 
-	// Timeout is how long to wait for an acknowledgement before sending
+	// Timeout is the longest wait for an acknowledgement before sending
 	// again. Default DefaultTimeout (1 s); PXE ROMs expect short waits. A
 	// client may ask for another value with the RFC 2349 timeout option.
+	// Once a transfer has measured the round trip, it sends again sooner
+	// (after a few round-trip times, at least 100 ms), so a lost packet on
+	// a LAN costs a pause of that order rather than a whole Timeout.
 	Timeout time.Duration
-	// Retries is how many times an unacknowledged packet is sent again
-	// before the transfer is given up, so a vanished client is dropped
-	// after Timeout × (Retries+1). Default DefaultRetries (4).
+	// Retries sets when a silent client is given up: after Timeout ×
+	// (Retries+1) without progress. Default DefaultRetries (4).
 	Retries int
 
 	// MaxBlockSize is the largest blksize granted (RFC 2348 allows 8 to
@@ -80,6 +82,8 @@ type Server struct {
 	perClient map[netip.Addr]int
 	engine    *pinEngine
 	mtus      mtuCache
+	bufs      sync.Pool // *[]byte window rings, reused across transfers
+	readers   sync.Pool // *bufio.Reader read-ahead buffers, likewise
 }
 
 // settings are the Server fields with defaults applied, fixed at Serve.
@@ -394,10 +398,10 @@ func dialPeer(local netip.Addr, peer netip.AddrPort) (*net.UDPConn, error) {
 // Shutdown stops accepting requests, lets running transfers finish, and
 // returns nil when they have. When ctx ends first it aborts the transfers
 // still running (their clients get an ERROR) and returns ctx.Err() without
-// waiting further, so a stalled client cannot hold it up. (A lock-step
-// transfer that is waiting for a silent client notices the abort only when
-// its wait ends, within Timeout × (Retries+1); its goroutine and socket live
-// until then.)
+// waiting further, so a stalled client cannot hold it up. (A netascii
+// transfer, run by pin/tftp, that is waiting for a silent client notices the
+// abort only when its wait ends, within Timeout × (Retries+1); its goroutine
+// and socket live until then.)
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopListening()
 	done := make(chan struct{})

@@ -1,6 +1,7 @@
 package tftpsrv
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -10,8 +11,12 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 )
 
 // transfer is one admitted read request, from handler to last ACK.
@@ -61,7 +66,7 @@ func (t *transfer) run() {
 
 	opts := t.req.opts
 	if t.req.mode == "netascii" {
-		// Only the lock-step engine converts line ends; it knows blksize
+		// Only pin/tftp converts line ends; it knows blksize
 		// and tsize only, so drop the rest before negotiating.
 		opts = lockStepOptions(opts)
 	}
@@ -70,10 +75,10 @@ func (t *transfer) run() {
 		BlockSize: neg.blksize, WindowSize: neg.windowsize})
 
 	var res result
-	if neg.windowed {
-		res = t.sendWindowed(content, neg)
-	} else {
+	if t.req.mode == "netascii" && !neg.windowed {
 		res = s.engine.send(s.ctx, t, content, size, neg)
+	} else {
+		res = t.sendWindowed(content, neg)
 	}
 	t.finish(size, neg, res)
 }
@@ -112,7 +117,7 @@ func (t *transfer) finish(size int64, neg negotiation, res result) {
 		Duration: d, BlockSize: neg.blksize, WindowSize: neg.windowsize, Probe: res.probe, Err: res.err})
 }
 
-// lockStepOptions keeps the options the lock-step engine implements.
+// lockStepOptions keeps the options the pin/tftp engine implements.
 func lockStepOptions(opts []option) []option {
 	var out []option
 	for _, o := range opts {
@@ -151,15 +156,21 @@ func prepareContent(c io.Reader, size int64) (io.Reader, int64) {
 	return c, size
 }
 
-// sendWindowed is this package's own sender, used when the client asked for
-// what pin/tftp does not implement: RFC 7440 windowsize, the RFC 2349
-// timeout, or a blksize below 512. It follows RFC 7440: send a window of
-// blocks, wait for the ACK of the last one; an ACK of an earlier block (the
-// client saw a gap) moves the window there and sends again from the next
-// block; silence for the timeout, or the client acknowledging again the
-// block before the window (it timed out), resends the window. Every resend
-// without progress counts against Retries. With windowsize 1 this is plain
+// sendWindowed is this package's own sender, used for every octet transfer
+// (and for netascii ones only when they ask for what pin/tftp lacks). It
+// follows RFC 7440: send a window of blocks, wait for the ACK of the last
+// one; an ACK of an earlier block (the client saw a gap) moves the window
+// there and sends again from the next block; silence for the retransmission
+// timeout, or the client acknowledging again the block before the window
+// (it timed out), resends the window. With windowsize 1 this is plain
 // lock-step, where duplicate ACKs are ignored (RFC 1123 4.2.3.1).
+//
+// It owns its data phase, instead of leaving lock-step transfers to
+// pin/tftp, for speed (no per-packet allocation, one socket deadline moved
+// per round, read-ahead, one sendmmsg per window) and for loss recovery: the retransmission timeout follows the
+// measured round-trip time (see rtoEstimator), so on a LAN a lost packet
+// costs a fraction of Timeout. The transfer is still given up only after
+// Timeout × (Retries+1) without progress.
 func (t *transfer) sendWindowed(content io.Reader, neg negotiation) result {
 	ctx := t.srv.ctx
 	conn, err := dialPeer(t.local, t.peer)
@@ -173,26 +184,73 @@ func (t *transfer) sendWindowed(content io.Reader, neg negotiation) result {
 
 	timeout := t.cfg.timeout
 	if neg.timeout > 0 {
+		// RFC 2349: the client chose how long we wait before sending
+		// again. It is taken as the longest wait, not the only one:
+		// curl asks for 6 s by default, and waiting that long for
+		// every lost packet would make a 1 % lossy link unusable.
+		// Sending sooner only costs the client a duplicate, which
+		// every TFTP client must accept.
 		timeout = neg.timeout
 	}
-	snd := &windowSender{conn: conn, ctx: ctx, timeout: timeout, retries: t.cfg.retries, rbuf: make([]byte, 1024)}
-
+	snd := &windowSender{
+		conn: conn, ctx: ctx, giveUp: timeout * time.Duration(t.cfg.retries+1),
+		rto:  newRTOEstimator(timeout),
+		bufs: &t.srv.bufs,
+	}
+	if neg.windowsize > 1 {
+		snd.batch = batchWriter(conn, t.peer.Addr().Is4())
+	}
 	if len(neg.oack) > 0 {
 		res, ok := snd.oack(packOACK(neg.oack))
 		if !ok {
 			return res
 		}
 	}
+	if neg.blksize < readAhead {
+		// One read system call per 32 KiB instead of one per block;
+		// with 200 transfers on a busy host, system calls are the cost.
+		br, _ := t.srv.readers.Get().(*bufio.Reader)
+		if br == nil {
+			br = bufio.NewReaderSize(content, readAhead)
+		} else {
+			br.Reset(content)
+		}
+		defer func() {
+			br.Reset(nil)
+			t.srv.readers.Put(br)
+		}()
+		content = br
+	}
 	return snd.data(content, neg.blksize, neg.windowsize)
 }
 
-type windowSender struct {
-	conn    *net.UDPConn
-	ctx     context.Context
-	timeout time.Duration
-	retries int
-	rbuf    []byte
+// readAhead is how much of the content a transfer reads at once.
+const readAhead = 32 << 10
+
+// batchWriter returns the sendmmsg writer of conn: a whole window in one
+// system call.
+func batchWriter(conn *net.UDPConn, v4 bool) func([]ipv4.Message, int) (int, error) {
+	if v4 {
+		return ipv4.NewPacketConn(conn).WriteBatch
+	}
+	return ipv6.NewPacketConn(conn).WriteBatch
 }
+
+type windowSender struct {
+	conn   *net.UDPConn
+	batch  func([]ipv4.Message, int) (int, error) // nil: one write per packet
+	ctx    context.Context
+	giveUp time.Duration // silence after which the client is given up
+	rto    rtoEstimator
+	bufs   *sync.Pool
+	rbuf   [maxReplyLen]byte
+	msgs   []ipv4.Message
+	armed  time.Time // read deadline currently set
+}
+
+// maxReplyLen is the most of a client packet the sender reads: an ACK is 4
+// bytes, an ERROR's message is only logged.
+const maxReplyLen = 516
 
 // fail ends a transfer, telling the client why unless it ended it itself.
 func (w *windowSender) fail(err error, bytes int64) result {
@@ -206,16 +264,21 @@ func (w *windowSender) fail(err error, bytes int64) result {
 	return result{bytes: bytes, err: err}
 }
 
-// await reads the next ACK or ERROR until the deadline.
+// await reads the next ACK or ERROR until the deadline. The socket's
+// deadline is set only when it changes, which in a lock-step transfer is
+// once per block.
 func (w *windowSender) await(deadline time.Time) (reply, error) {
 	if w.ctx.Err() != nil {
 		return reply{}, ErrServerClosed
 	}
-	if err := w.conn.SetReadDeadline(deadline); err != nil {
-		return reply{}, err
+	if !deadline.Equal(w.armed) {
+		if err := w.conn.SetReadDeadline(deadline); err != nil {
+			return reply{}, err
+		}
+		w.armed = deadline
 	}
 	for {
-		n, err := w.conn.Read(w.rbuf)
+		n, err := w.conn.Read(w.rbuf[:])
 		if err != nil {
 			if w.ctx.Err() != nil {
 				return reply{}, ErrServerClosed
@@ -240,11 +303,14 @@ func isTimeout(err error) bool {
 // UEFI size probe (or a client declining the options) and ends the transfer
 // quietly.
 func (w *windowSender) oack(pkt []byte) (result, bool) {
-	for attempt := 0; attempt <= w.retries; attempt++ {
+	start := time.Now()
+	resent := false
+	for {
+		sent := time.Now()
 		if _, err := w.conn.Write(pkt); err != nil {
 			return w.fail(err, 0), false
 		}
-		deadline := time.Now().Add(w.timeout)
+		deadline := sent.Add(w.rto.timeout())
 		for {
 			r, err := w.await(deadline)
 			if isTimeout(err) {
@@ -257,19 +323,55 @@ func (w *windowSender) oack(pkt []byte) (result, bool) {
 				return result{probe: true}, false
 			}
 			if r.block == 0 {
+				if !resent {
+					w.rto.sample(time.Since(sent))
+				}
 				return result{}, true
 			}
 		}
+		if time.Since(start) >= w.giveUp {
+			return w.fail(ErrTimeout, 0), false
+		}
+		w.rto.backoff()
+		resent = true
 	}
-	return w.fail(ErrTimeout, 0), false
+}
+
+// send writes packets, a window at a time with sendmmsg when batching.
+func (w *windowSender) send(pkts [][]byte) error {
+	if w.batch == nil || len(pkts) == 1 {
+		for _, p := range pkts {
+			if _, err := w.conn.Write(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	w.msgs = w.msgs[:0]
+	for _, p := range pkts {
+		w.msgs = append(w.msgs, ipv4.Message{Buffers: [][]byte{p}})
+	}
+	for ms := w.msgs; len(ms) > 0; {
+		n, err := w.batch(ms, 0)
+		if err != nil {
+			return err
+		}
+		ms = ms[n:]
+	}
+	return nil
 }
 
 func (w *windowSender) data(content io.Reader, blksize, window int) result {
-	pkts := make([][]byte, window)
-	lens := make([]int, window)
-	for i := range pkts {
-		pkts[i] = make([]byte, 4+blksize)
+	slot := 4 + blksize
+	bp, _ := w.bufs.Get().(*[]byte)
+	if bp == nil || cap(*bp) < window*slot {
+		b := make([]byte, window*slot)
+		bp = &b
 	}
+	defer w.bufs.Put(bp)
+	ring := (*bp)[:window*slot]
+	pkts := make([][]byte, window) // pkts[i]: the filled part of slot i
+	round := make([][]byte, 0, window)
 	var (
 		base     uint64 = 1 // oldest unacknowledged block
 		filled   int        // blocks base … base+filled-1 are read
@@ -277,7 +379,11 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 		eof      bool
 		last     uint64 // the final (short) block, once eof
 		acked    int64  // payload bytes acknowledged
-		attempts int
+		progress = time.Now()
+		sent     time.Time
+		// resent: blocks of the current window went out more than
+		// once, so its ACK is no round-trip sample (Karn).
+		resent bool
 		// dupHonored: a repeated ACK already caused a resend since
 		// the window last moved.
 		dupHonored bool
@@ -285,7 +391,8 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 	for {
 		for filled < window && !eof {
 			seq := base + uint64(filled)
-			p := pkts[seq%uint64(window)]
+			i := int(seq % uint64(window))
+			p := ring[i*slot : (i+1)*slot]
 			n, err := io.ReadFull(content, p[4:])
 			switch {
 			case err == io.EOF || err == io.ErrUnexpectedEOF:
@@ -294,27 +401,32 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 				return w.fail(err, acked)
 			}
 			p[0], p[1], p[2], p[3] = 0, byte(opDATA), byte(seq>>8), byte(seq)
-			lens[seq%uint64(window)] = 4 + n
+			pkts[i] = p[:4+n]
 			filled++
 		}
+		round = round[:0]
 		for i := sendFrom; i < filled; i++ {
-			idx := (base + uint64(i)) % uint64(window)
-			if _, err := w.conn.Write(pkts[idx][:lens[idx]]); err != nil {
+			round = append(round, pkts[(base+uint64(i))%uint64(window)])
+		}
+		if len(round) > 0 {
+			if err := w.send(round); err != nil {
 				if errors.Is(err, syscall.ECONNREFUSED) {
 					return w.fail(fmt.Errorf("%w: client port closed", ErrClientAborted), acked)
 				}
 				return w.fail(err, acked)
 			}
+			sent = time.Now()
 		}
 		sendFrom = filled
-		deadline := time.Now().Add(w.timeout)
+		deadline := sent.Add(w.rto.timeout())
 		for {
 			r, err := w.await(deadline)
 			if isTimeout(err) {
-				if attempts++; attempts > w.retries {
+				if time.Since(progress) >= w.giveUp {
 					return w.fail(ErrTimeout, acked)
 				}
-				sendFrom = 0
+				w.rto.backoff()
+				sendFrom, resent = 0, true
 				break
 			}
 			if err != nil {
@@ -333,27 +445,31 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 				// the Sorcerer's Apprentice storm: ignore it. With a
 				// window it means the client timed out after losing
 				// the window's head: resend now rather than after
-				// our own timeout, once per round and counted as a
-				// retry, so duplicates cannot multiply traffic.
+				// our own timeout, once per round, so duplicates
+				// cannot multiply traffic.
 				if window == 1 || dupHonored {
 					continue
 				}
 				dupHonored = true
-				if attempts++; attempts > w.retries {
+				if time.Since(progress) >= w.giveUp {
 					return w.fail(ErrTimeout, acked)
 				}
-				sendFrom = 0
+				sendFrom, resent = 0, true
 				break
 			}
+			if !resent && d == filled {
+				w.rto.sample(time.Since(sent))
+			}
 			for i := 0; i < d; i++ {
-				acked += int64(lens[(base+uint64(i))%uint64(window)] - 4)
+				acked += int64(len(pkts[(base+uint64(i))%uint64(window)]) - 4)
 			}
 			if eof && base+uint64(d)-1 == last {
 				return result{bytes: acked}
 			}
 			base += uint64(d)
 			filled -= d
-			sendFrom, attempts, dupHonored = 0, 0, false
+			progress = time.Now()
+			sendFrom, resent, dupHonored = 0, false, false
 			break
 		}
 	}

@@ -8,7 +8,7 @@
 //
 //	go run ./internal/bench [-runs 5] [suite ...]
 //
-// Suites: tftp, dhcp, iso (all when none is named). Benchmarks never run
+// Suites: tftp, tftp-loss, dhcp, iso (all when none is named). Benchmarks never run
 // inside "go test" without -bench; this command is the only place that
 // starts peers.
 package main
@@ -31,6 +31,7 @@ type suite struct {
 func suites() []suite {
 	return []suite{
 		{"tftp", "TFTP throughput vs tftpd-hpa, atftpd, dnsmasq", runTFTP},
+		{"tftp-loss", "TFTP under 2 % packet loss between namespaces, same peers", runTFTPLoss},
 		{"dhcp", "DHCP DORA/s and latency vs kea-dhcp4-server, dnsmasq", runDHCP},
 		{"iso", "ISO reads and HTTP ranges vs plain files and nginx", runISO},
 	}

@@ -61,43 +61,54 @@ func init() {
 // tftpPeer is one server under test.
 type tftpPeer struct {
 	name    string
+	host    string // address served on and downloaded from
 	port    int
-	command func(dir string, port int) []string
-	window  bool // negotiates RFC 7440 windowsize
+	command func(dir string) []string
+	window  bool   // negotiates RFC 7440 windowsize
+	srvNS   string // namespace the server runs in; "" for the host's
+	cliNS   string // namespace clients run in
 	cmd     *exec.Cmd
 }
 
-func tftpPeers(self, atftpd string) []*tftpPeer {
+// tftpPeers lists the servers, listening on host. retry is each server's
+// retransmission timeout in seconds where it can be set (atftpd defaults to
+// 5, the others use 1); 0 leaves every default.
+func tftpPeers(self, atftpd, host string, retry int) []*tftpPeer {
+	var atftpdRetry []string
+	if retry > 0 {
+		atftpdRetry = []string{"--retry-timeout", strconv.Itoa(retry)}
+	}
 	return []*tftpPeer{
-		{name: "pxekit", port: 16969, window: true, command: func(dir string, port int) []string {
+		{name: "pxekit", host: host, port: 16969, window: true, command: func(dir string) []string {
 			return []string{self}
 		}},
-		{name: "tftpd-hpa", port: 16970, command: func(dir string, port int) []string {
-			return []string{"in.tftpd", "--foreground", "--address", fmt.Sprintf("127.0.0.1:%d", port), "--secure", "--user", "tftp", dir}
+		{name: "tftpd-hpa", host: host, port: 16970, command: func(dir string) []string {
+			return []string{"in.tftpd", "--foreground", "--address", fmt.Sprintf("%s:%d", host, 16970), "--secure", "--user", "tftp", dir}
 		}},
-		{name: "atftpd", port: 16971, window: true, command: func(dir string, port int) []string {
-			return []string{atftpd, "--daemon", "--no-fork", "--port", strconv.Itoa(port), "--bind-address", "127.0.0.1",
-				"--maxthread", "400", "--logfile", "/dev/null", "--user", "nobody.nogroup", dir}
+		{name: "atftpd", host: host, port: 16971, window: true, command: func(dir string) []string {
+			return append(append([]string{atftpd, "--daemon", "--no-fork", "--port", "16971", "--bind-address", host,
+				"--maxthread", "400", "--logfile", "/dev/null", "--user", "nobody.nogroup"}, atftpdRetry...), dir)
 		}},
 		// dnsmasq has no option for its TFTP port: it always listens on 69.
-		{name: "dnsmasq", port: 69, window: true, command: func(dir string, port int) []string {
+		{name: "dnsmasq", host: host, port: 69, window: true, command: func(dir string) []string {
 			return []string{"dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=0", "--bind-interfaces",
-				"--listen-address=127.0.0.1", "--enable-tftp", "--tftp-root=" + dir, "--tftp-max=400", "--user=nobody",
+				"--listen-address=" + host, "--enable-tftp", "--tftp-root=" + dir, "--tftp-max=400", "--user=nobody",
 				"--pid-file=", "--log-facility=/dev/null"}
 		}},
 	}
 }
 
-func (p *tftpPeer) addr() string { return fmt.Sprintf("127.0.0.1:%d", p.port) }
+func (p *tftpPeer) addr() string { return fmt.Sprintf("%s:%d", p.host, p.port) }
 
 func (p *tftpPeer) start(ctx context.Context, dir string) error {
-	if c, err := net.ListenPacket("udp4", p.addr()); err != nil {
-		return fmt.Errorf("port %d is taken: %w", p.port, err)
-	} else {
-		c.Close()
+	if p.srvNS == "" {
+		if c, err := net.ListenPacket("udp4", p.addr()); err != nil {
+			return fmt.Errorf("port %d is taken: %w", p.port, err)
+		} else {
+			c.Close()
+		}
 	}
-	argv := p.command(dir, p.port)
-	p.cmd = exec.CommandContext(ctx, argv[0], argv[1:]...)
+	p.cmd = nsCommand(ctx, p.srvNS, p.command(dir)...)
 	p.cmd.Stderr = os.Stderr
 	if p.name == "pxekit" {
 		p.cmd.Env = append(os.Environ(), tftpServeEnv+"="+p.addr()+"|"+dir)
@@ -106,9 +117,9 @@ func (p *tftpPeer) start(ctx context.Context, dir string) error {
 		return err
 	}
 	// Ready when a probe download of the small file works.
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if exec.CommandContext(ctx, "curl", "-sf", "--max-time", "1", "-o", "/dev/null", "tftp://"+p.addr()+"/ready").Run() == nil {
+		if nsCommand(ctx, p.cliNS, "curl", "-sf", "--max-time", "1", "-o", "/dev/null", "tftp://"+p.addr()+"/ready").Run() == nil {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -211,10 +222,10 @@ func fileSum(path string) ([32]byte, error) {
 func (p *tftpPeer) download(ctx context.Context, name, out string, blksize, window int) (time.Duration, error) {
 	var cmd *exec.Cmd
 	if window > 0 {
-		cmd = exec.CommandContext(ctx, "atftp", "--option", fmt.Sprintf("blksize %d", blksize),
-			"--option", fmt.Sprintf("windowsize %d", window), "-g", "-r", name, "-l", out, "127.0.0.1", strconv.Itoa(p.port))
+		cmd = nsCommand(ctx, p.cliNS, "atftp", "--option", fmt.Sprintf("blksize %d", blksize),
+			"--option", fmt.Sprintf("windowsize %d", window), "-g", "-r", name, "-l", out, p.host, strconv.Itoa(p.port))
 	} else {
-		cmd = exec.CommandContext(ctx, "curl", "-sS", "--max-time", "600", "--tftp-blksize", strconv.Itoa(blksize),
+		cmd = nsCommand(ctx, p.cliNS, "curl", "-sS", "--max-time", "600", "--tftp-blksize", strconv.Itoa(blksize),
 			"-o", out, "tftp://"+p.addr()+"/"+name)
 	}
 	start := time.Now()
@@ -225,31 +236,58 @@ func (p *tftpPeer) download(ctx context.Context, name, out string, blksize, wind
 	return time.Since(start), nil
 }
 
-func runTFTP(ctx context.Context, e *env) error {
+// tftpCasesEnv, when set, limits the tftp suite to some of its cases, a
+// comma-separated list of 512, 1468, 8192 (single downloads at that
+// blksize), window (windowsize 16) and clients (200 at once); for quicker
+// measurements while working on one of them.
+const tftpCasesEnv = "PXEKIT_BENCH_TFTP_CASES"
+
+func tftpCases() map[string]bool {
+	v := os.Getenv(tftpCasesEnv)
+	if v == "" {
+		v = "512,1468,8192,window,clients"
+	}
+	m := map[string]bool{}
+	for _, c := range strings.Split(v, ",") {
+		m[strings.TrimSpace(c)] = true
+	}
+	return m
+}
+
+// tftpSetup installs and stops the peers and makes the served tree (dir)
+// and the clients' download directory (out); cleanup removes both.
+func tftpSetup(ctx context.Context, e *env, name string) (self, dir, out string, cleanup func(), err error) {
 	if err := e.install(ctx, "tftpd-hpa", "dnsmasq-base", "curl", "atftp"); err != nil {
-		return err
+		return "", "", "", nil, err
 	}
 	for _, svc := range []string{"tftpd-hpa", "atftpd"} {
 		stopService(ctx, svc)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
+	if self, err = os.Executable(); err != nil {
+		return "", "", "", nil, err
 	}
-	dir, err := os.MkdirTemp("", "tftpbench")
-	if err != nil {
-		return err
+	if dir, err = os.MkdirTemp("", name); err != nil {
+		return "", "", "", nil, err
 	}
-	defer os.RemoveAll(dir)
-	out, err := os.MkdirTemp("", "tftpbench-out")
-	if err != nil {
-		return err
+	if out, err = os.MkdirTemp("", name+"-out"); err != nil {
+		os.RemoveAll(dir)
+		return "", "", "", nil, err
 	}
-	defer os.RemoveAll(out)
+	cleanup = func() { os.RemoveAll(dir); os.RemoveAll(out) }
 	// The servers drop privileges: the tree must be world-readable.
 	if err := os.Chmod(dir, 0o755); err != nil {
+		cleanup()
+		return "", "", "", nil, err
+	}
+	return self, dir, out, cleanup, nil
+}
+
+func runTFTP(ctx context.Context, e *env) error {
+	self, dir, out, cleanup, err := tftpSetup(ctx, e, "tftpbench")
+	if err != nil {
 		return err
 	}
+	defer cleanup()
 	const big, medium = 64 << 20, 32 << 20
 	bigSum, err := writeRandom(filepath.Join(dir, "big.img"), big)
 	if err != nil {
@@ -267,7 +305,7 @@ func runTFTP(ctx context.Context, e *env) error {
 	if err != nil {
 		fmt.Fprintf(e.out, "atftpd unavailable: %v\n", err)
 	}
-	peers := tftpPeers(self, atftpd)
+	peers := tftpPeers(self, atftpd, "127.0.0.1", 0)
 	var running []*tftpPeer
 	for _, p := range peers {
 		if err := p.start(ctx, dir); err != nil {
@@ -311,10 +349,18 @@ func runTFTP(ctx context.Context, e *env) error {
 		}
 		e.table(title, "pxekit", true, rows)
 	}
+	cases := tftpCases()
 	for _, bs := range []int{512, 1468, 8192} {
-		single(fmt.Sprintf("64 MiB, blksize %d (curl)", bs), bs, 0)
+		if cases[strconv.Itoa(bs)] {
+			single(fmt.Sprintf("64 MiB, blksize %d (curl)", bs), bs, 0)
+		}
 	}
-	single("64 MiB, blksize 1468, windowsize 16 (atftp)", 1468, 16)
+	if cases["window"] {
+		single("64 MiB, blksize 1468, windowsize 16 (atftp)", 1468, 16)
+	}
+	if !cases["clients"] {
+		return nil
+	}
 
 	// 200 clients at once, 32 MiB each, blksize 1468.
 	const clients = 200
