@@ -19,7 +19,53 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const crashHelperEnv = "DHCPSRV_CRASH_HELPER_LEASES"
+const (
+	crashHelperEnv     = "DHCPSRV_CRASH_HELPER_LEASES"
+	crashHelperPathEnv = "DHCPSRV_CRASH_HELPER_PATH" // "handle" or "serve"
+)
+
+// ackPrinter stands in for the server socket: it prints every ACK at the
+// moment the server sends it and hands every reply to the client waiting
+// for its transaction.
+type ackPrinter struct {
+	mu      sync.Mutex
+	w       *bufio.Writer
+	waiting map[dhcpv4.TransactionID]chan *dhcpv4.DHCPv4
+}
+
+func (p *ackPrinter) WriteToUDPAddrPort(b []byte, _ netip.AddrPort) (int, error) {
+	m, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		return 0, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if m.MessageType() == dhcpv4.MessageTypeAck {
+		fmt.Fprintf(p.w, "ACK %s %s\n", m.ClientHWAddr, m.YourIPAddr)
+		p.w.Flush()
+	}
+	if ch := p.waiting[m.TransactionID]; ch != nil {
+		ch <- m
+	}
+	return len(b), nil
+}
+
+// roundTrip runs req through the serving path (asynchronous lease writes,
+// answer sent by the store's goroutine) and waits for the answer.
+func (p *ackPrinter) roundTrip(s *Server, req *dhcpv4.DHCPv4) *dhcpv4.DHCPv4 {
+	ch := make(chan *dhcpv4.DHCPv4, 1)
+	p.mu.Lock()
+	p.waiting[req.TransactionID] = ch
+	p.mu.Unlock()
+	defer func() { p.mu.Lock(); delete(p.waiting, req.TransactionID); p.mu.Unlock() }()
+	s.serveOne(context.Background(), p, 67, zeroSrc, req, false)
+	select {
+	case m := <-ch:
+		return m
+	case <-time.After(5 * time.Second):
+		return nil
+	}
+}
 
 func crashSubnet() Subnet {
 	return Subnet{Prefix: netip.MustParsePrefix("10.88.0.0/16"), First: netip.MustParseAddr("10.88.1.0"),
@@ -40,8 +86,8 @@ func TestCrashHelper(t *testing.T) {
 		fmt.Println("ERR", err)
 		os.Exit(1)
 	}
-	var mu sync.Mutex
-	w := bufio.NewWriter(os.Stdout)
+	serve := os.Getenv(crashHelperPathEnv) == "serve"
+	p := &ackPrinter{w: bufio.NewWriter(os.Stdout), waiting: map[dhcpv4.TransactionID]chan *dhcpv4.DHCPv4{}}
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Add(1)
@@ -50,6 +96,14 @@ func TestCrashHelper(t *testing.T) {
 			for i := 0; ; i++ {
 				mac := mustMAC(fmt.Sprintf("02:00:%02x:%02x:%02x:%02x", g, os.Getpid()%256, (i>>8)&0xff, i&0xff))
 				disc := plainDiscover(mac)
+				disc.TransactionID = dhcpv4.TransactionID{byte(g), byte(i >> 16), byte(i >> 8), byte(i)}
+				if serve {
+					offer := p.roundTrip(s, disc)
+					if offer != nil {
+						p.roundTrip(s, asRequest(disc, s.cfg.ServerIP, addrOf(offer.YourIPAddr)))
+					}
+					continue
+				}
 				out, err := s.handle(context.Background(), disc, 67, zeroSrc)
 				if err != nil || out == nil {
 					continue
@@ -59,14 +113,7 @@ func TestCrashHelper(t *testing.T) {
 				if err != nil || out == nil {
 					continue
 				}
-				ack, _ := dhcpv4.FromBytes(out.bytes)
-				if ack.MessageType() != dhcpv4.MessageTypeAck {
-					continue
-				}
-				mu.Lock()
-				fmt.Fprintf(w, "ACK %s %s\n", mac, ack.YourIPAddr)
-				w.Flush()
-				mu.Unlock()
+				_, _ = p.WriteToUDPAddrPort(out.bytes, out.dst)
 			}
 		}()
 	}
@@ -74,11 +121,20 @@ func TestCrashHelper(t *testing.T) {
 }
 
 func TestLeasesSurviveKill9(t *testing.T) {
+	for _, tc := range []struct{ name, path string }{
+		{"handle (lease written before returning)", "handle"},
+		{"serving loop (ACK sent by the store after its fsync)", "serve"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { leasesSurviveKill9(t, tc.path) })
+	}
+}
+
+func leasesSurviveKill9(t *testing.T, helperPath string) {
 	path := filepath.Join(t.TempDir(), "leases")
 	acked := map[string]string{} // ip -> mac
 	for round := range 2 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$")
-		cmd.Env = append(os.Environ(), crashHelperEnv+"="+path)
+		cmd.Env = append(os.Environ(), crashHelperEnv+"="+path, crashHelperPathEnv+"="+helperPath)
 		stdout, err := cmd.StdoutPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())

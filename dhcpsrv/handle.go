@@ -2,6 +2,7 @@ package dhcpsrv
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -10,11 +11,17 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
-// reply is an encoded answer and where it goes.
+// reply is an encoded answer and where it goes. When lease is set, the
+// lease must be durable before the answer is sent (or, without an answer,
+// before commit runs): that ordering is what makes an ACK a promise.
 type reply struct {
-	bytes []byte
+	bytes []byte // nil: nothing to send
 	dst   netip.AddrPort
 	ev    Event
+
+	lease  *Lease
+	commit func() // applies lease to the pool once it is durable
+	failed string // prefix of the error when the lease could not be stored
 }
 
 var broadcast68 = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), 68)
@@ -23,6 +30,25 @@ var broadcast68 = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}
 // (the lease store aside), so tests and fuzzing drive it directly. A nil
 // reply with a nil error means "stay silent", which RFC 2131 often requires.
 func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, port int, src netip.AddrPort) (*reply, error) {
+	out, err := s.prepare(ctx, req, port, src)
+	if err != nil || out == nil || out.lease == nil {
+		return out, err
+	}
+	if err := s.store.Put(ctx, *out.lease); err != nil {
+		return nil, fmt.Errorf("%s: %w", out.failed, err)
+	}
+	out.commit()
+	if out.bytes == nil {
+		return nil, nil
+	}
+	out.lease, out.commit = nil, nil // done: the reply may be sent now
+	return out, nil
+}
+
+// prepare is handle without the lease write: a reply carrying a lease is
+// returned unsent, for the caller to store the lease first (synchronously
+// in handle, or batched with other leases by the serving loop).
+func (s *Server) prepare(ctx context.Context, req *dhcpv4.DHCPv4, port int, src netip.AddrPort) (*reply, error) {
 	c, err := Classify(req)
 	if err != nil {
 		return nil, err
@@ -58,9 +84,9 @@ func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, port int, src n
 	case dhcpv4.MessageTypeRequest:
 		return s.request(ctx, req, c)
 	case dhcpv4.MessageTypeDecline:
-		return nil, s.decline(ctx, c)
+		return s.decline(c), nil
 	case dhcpv4.MessageTypeRelease:
-		return nil, s.release(ctx, c)
+		return s.release(c), nil
 	case dhcpv4.MessageTypeInform:
 		return s.inform(req, c)
 	}
@@ -112,7 +138,7 @@ func (s *Server) newReply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType) *dhcpv4.DH
 		OpCode: dhcpv4.OpcodeBootReply, HWType: req.HWType, TransactionID: req.TransactionID,
 		Flags: req.Flags, ClientHWAddr: req.ClientHWAddr,
 		ClientIPAddr: net.IPv4zero, YourIPAddr: net.IPv4zero, ServerIPAddr: net.IPv4zero,
-		GatewayIPAddr: req.GatewayIPAddr, Options: dhcpv4.Options{},
+		GatewayIPAddr: req.GatewayIPAddr, Options: make(dhcpv4.Options, 16),
 	}
 	if r.GatewayIPAddr == nil {
 		r.GatewayIPAddr = net.IPv4zero
@@ -123,8 +149,8 @@ func (s *Server) newReply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType) *dhcpv4.DH
 			r.ClientIPAddr = net.IPv4zero
 		}
 	}
-	r.Options.Update(dhcpv4.OptMessageType(typ))
-	r.Options.Update(dhcpv4.OptServerIdentifier(s.cfg.ServerIP.AsSlice()))
+	r.Options[uint8(dhcpv4.OptionDHCPMessageType)] = []byte{byte(typ)}
+	r.Options[uint8(dhcpv4.OptionServerIdentifier)] = s.serverID
 	if v, ok := req.Options[82]; ok {
 		r.Options[82] = v
 	}
@@ -188,7 +214,7 @@ func (s *Server) route(req *dhcpv4.DHCPv4, c Client, typ dhcpv4.MessageType) net
 
 // finish encodes r, enforces the size limit and builds the event.
 func (s *Server) finish(r *dhcpv4.DHCPv4, c Client, dst netip.AddrPort, file string) (*reply, error) {
-	b := r.ToBytes()
+	b := encode(r)
 	limit := 576
 	if c.MaxMessage > limit {
 		limit = c.MaxMessage
@@ -214,26 +240,114 @@ func (s *Server) finish(r *dhcpv4.DHCPv4, c Client, dst netip.AddrPort, file str
 
 // addNetwork writes the subnet options of full mode.
 func (s *Server) addNetwork(r *dhcpv4.DHCPv4, lease time.Duration) {
-	n := &s.cfg.Subnet
-	r.Options.Update(dhcpv4.OptSubnetMask(net.CIDRMask(n.Prefix.Bits(), 32)))
+	opts := s.netOpts
+	if lease > 0 {
+		opts = s.leaseOpts
+		if lease != s.cfg.Subnet.LeaseTime {
+			opts = networkOptions(&s.cfg.Subnet, lease)
+		}
+	}
+	for _, o := range opts {
+		// Shared, never written: replies only read option values.
+		r.Options[o.code] = o.value
+	}
+}
+
+type optionValue struct {
+	code  uint8
+	value []byte
+}
+
+// networkOptions encodes the subnet options once per server instead of
+// once per reply.
+func networkOptions(n *Subnet, lease time.Duration) []optionValue {
+	o := dhcpv4.Options{}
+	o.Update(dhcpv4.OptSubnetMask(net.CIDRMask(n.Prefix.Bits(), 32)))
 	if n.Router.IsValid() {
-		r.Options.Update(dhcpv4.OptRouter(n.Router.AsSlice()))
+		o.Update(dhcpv4.OptRouter(n.Router.AsSlice()))
 	}
 	if len(n.DNS) > 0 {
 		ips := make([]net.IP, len(n.DNS))
 		for i, a := range n.DNS {
 			ips[i] = a.AsSlice()
 		}
-		r.Options.Update(dhcpv4.OptDNS(ips...))
+		o.Update(dhcpv4.OptDNS(ips...))
 	}
 	if n.Domain != "" {
-		r.Options.Update(dhcpv4.OptDomainName(n.Domain))
+		o.Update(dhcpv4.OptDomainName(n.Domain))
 	}
 	if lease > 0 {
-		r.Options.Update(dhcpv4.OptIPAddressLeaseTime(lease))
-		r.Options.Update(dhcpv4.OptRenewTimeValue(lease / 2))
-		r.Options.Update(dhcpv4.OptRebindingTimeValue(lease * 7 / 8))
+		o.Update(dhcpv4.OptIPAddressLeaseTime(lease))
+		o.Update(dhcpv4.OptRenewTimeValue(lease / 2))
+		o.Update(dhcpv4.OptRebindingTimeValue(lease * 7 / 8))
 	}
+	out := make([]optionValue, 0, len(o))
+	for code, v := range o {
+		out = append(out, optionValue{code, v})
+	}
+	return out
+}
+
+// encode is dhcpv4.DHCPv4.ToBytes written for replies: the same bytes
+// (fixed header, options in code order with 82 last, end, padding to the
+// BOOTP minimum of 300), built in one allocation without sorting a key
+// slice. TestEncodeMatchesCodec holds it to the codec's output.
+func encode(m *dhcpv4.DHCPv4) []byte {
+	var present [256 / 64]uint64
+	size := 236 + 4 + 1
+	for code, v := range m.Options {
+		present[code/64] |= 1 << (code % 64)
+		size += 2 * max(1, (len(v)+254)/255)
+		size += len(v)
+	}
+	b := make([]byte, 0, max(size, 300))
+	b = append(b, byte(m.OpCode), byte(m.HWType), byte(len(m.ClientHWAddr)), m.HopCount)
+	b = append(b, m.TransactionID[:]...)
+	b = binary.BigEndian.AppendUint16(b, m.NumSeconds)
+	b = binary.BigEndian.AppendUint16(b, m.Flags)
+	for _, ip := range []net.IP{m.ClientIPAddr, m.YourIPAddr, m.ServerIPAddr, m.GatewayIPAddr} {
+		if ip == nil {
+			b = append(b, 0, 0, 0, 0)
+		} else {
+			b = append(b, ip.To4()[:4]...)
+		}
+	}
+	var hw [16]byte
+	copy(hw[:], m.ClientHWAddr)
+	b = append(b, hw[:]...)
+	var sname [64]byte
+	copy(sname[:63], m.ServerHostName)
+	b = append(b, sname[:]...)
+	var file [128]byte
+	copy(file[:127], m.BootFileName)
+	b = append(b, file[:]...)
+	b = append(b, 99, 130, 83, 99) // magic cookie
+	put := func(code uint8) {
+		v := m.Options[code]
+		if len(v) == 0 {
+			b = append(b, code, 0)
+			return
+		}
+		for len(v) > 0 {
+			n := min(len(v), 255)
+			b = append(b, code, byte(n))
+			b = append(b, v[:n]...)
+			v = v[n:]
+		}
+	}
+	for code := 1; code < 255; code++ {
+		if code != 82 && present[code/64]&(1<<(code%64)) != 0 {
+			put(uint8(code))
+		}
+	}
+	if present[82/64]&(1<<(82%64)) != 0 {
+		put(82)
+	}
+	b = append(b, 255)
+	for len(b) < 300 {
+		b = append(b, 0)
+	}
+	return b
 }
 
 // withBoot adds boot information for network-boot clients in full mode; a
@@ -343,11 +457,7 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*re
 	if host == "" {
 		host = c.Hostname
 	}
-	l := Lease{IP: ip, MAC: c.MAC, Hostname: host, Expiry: now.Add(lt), State: LeaseBound}
-	if err := s.store.Put(ctx, l); err != nil {
-		return nil, fmt.Errorf("dhcpsrv: lease not stored, no ACK sent: %w", err)
-	}
-	s.pool.commit(l)
+	l := &Lease{IP: ip, MAC: c.MAC, Hostname: host, Expiry: now.Add(lt), State: LeaseBound}
 	r := s.newReply(req, dhcpv4.MessageTypeAck)
 	r.YourIPAddr = ip.AsSlice()
 	s.addNetwork(r, lt)
@@ -355,7 +465,14 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*re
 		r.Options.Update(dhcpv4.OptHostName(h))
 	}
 	file := s.withBoot(r, c)
-	return s.finish(r, c, s.route(req, c, dhcpv4.MessageTypeAck), file)
+	out, err := s.finish(r, c, s.route(req, c, dhcpv4.MessageTypeAck), file)
+	if err != nil {
+		// Nothing was stored yet; the hold placed by reserve expires.
+		return nil, err
+	}
+	out.lease, out.failed = l, "dhcpsrv: lease not stored, no ACK sent"
+	out.commit = func() { s.pool.commit(*l) }
+	return out, nil
 }
 
 func (s *Server) reservedHost(mac net.HardwareAddr) string {
@@ -364,7 +481,9 @@ func (s *Server) reservedHost(mac net.HardwareAddr) string {
 	return s.pool.resByMAC[string(mac)].Hostname
 }
 
-func (s *Server) decline(ctx context.Context, c Client) error {
+// decline and release answer nothing; the returned reply only carries the
+// lease to store (nil when there is nothing to do).
+func (s *Server) decline(c Client) *reply {
 	if c.ServerID.IsValid() && c.ServerID != s.cfg.ServerIP {
 		return nil
 	}
@@ -372,18 +491,16 @@ func (s *Server) decline(ctx context.Context, c Client) error {
 		return nil
 	}
 	// The client saw the address in use: quarantine it (RFC 2131 4.3.3).
-	l := Lease{IP: c.RequestedIP, State: LeaseDeclined, Expiry: s.now().Add(s.cfg.Subnet.LeaseTime)}
-	if err := s.store.Put(ctx, l); err != nil {
-		return err
-	}
-	s.pool.commit(l)
-	s.pool.mu.Lock()
-	delete(s.pool.byMAC, string(c.MAC))
-	s.pool.mu.Unlock()
-	return nil
+	l := &Lease{IP: c.RequestedIP, State: LeaseDeclined, Expiry: s.now().Add(s.cfg.Subnet.LeaseTime)}
+	return &reply{lease: l, failed: "dhcpsrv: declined address not stored", commit: func() {
+		s.pool.commit(*l)
+		s.pool.mu.Lock()
+		delete(s.pool.byMAC, string(c.MAC))
+		s.pool.mu.Unlock()
+	}}
 }
 
-func (s *Server) release(ctx context.Context, c Client) error {
+func (s *Server) release(c Client) *reply {
 	if c.ServerID.IsValid() && c.ServerID != s.cfg.ServerIP {
 		return nil
 	}
@@ -392,11 +509,7 @@ func (s *Server) release(ctx context.Context, c Client) error {
 		return nil
 	}
 	l.State, l.Expiry = LeaseReleased, s.now()
-	if err := s.store.Put(ctx, l); err != nil {
-		return err
-	}
-	s.pool.commit(l)
-	return nil
+	return &reply{lease: &l, failed: "dhcpsrv: release not stored", commit: func() { s.pool.commit(l) }}
 }
 
 func (s *Server) inform(req *dhcpv4.DHCPv4, c Client) (*reply, error) {

@@ -46,11 +46,60 @@ type leaseJSON struct {
 
 // MarshalJSON writes the MAC in its colon form.
 func (l Lease) MarshalJSON() ([]byte, error) {
-	j := leaseJSON{IP: l.IP, Hostname: l.Hostname, Expiry: l.Expiry, State: l.State}
-	if len(l.MAC) > 0 {
-		j.MAC = l.MAC.String()
+	return appendLeaseJSON(nil, l)
+}
+
+// appendLeaseJSON appends what json.Marshal of the leaseJSON form gives,
+// byte for byte, without reflection: it runs once per lease written, on
+// the path every ACK waits for.
+func appendLeaseJSON(b []byte, l Lease) ([]byte, error) {
+	if y := l.Expiry.Year(); y < 0 || y > 9999 || !l.IP.IsValid() {
+		// Rare and invalid cases: let encoding/json produce its error.
+		j := leaseJSON{IP: l.IP, Hostname: l.Hostname, Expiry: l.Expiry, State: l.State}
+		if len(l.MAC) > 0 {
+			j.MAC = l.MAC.String()
+		}
+		out, err := json.Marshal(j)
+		return append(b, out...), err
 	}
-	return json.Marshal(j)
+	b = append(b, `{"ip":"`...)
+	b = l.IP.AppendTo(b)
+	b = append(b, '"')
+	if len(l.MAC) > 0 {
+		b = append(b, `,"mac":"`...)
+		for i, v := range l.MAC {
+			if i > 0 {
+				b = append(b, ':')
+			}
+			b = append(b, hexDigits[v>>4], hexDigits[v&0xf])
+		}
+		b = append(b, '"')
+	}
+	if l.Hostname != "" {
+		b = append(b, `,"hostname":`...)
+		b = appendJSONString(b, l.Hostname)
+	}
+	b = append(b, `,"expiry":"`...)
+	b = l.Expiry.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","state":`...)
+	b = appendJSONString(b, string(l.State))
+	return append(b, '}'), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString quotes s as encoding/json does; plain ASCII is copied,
+// anything json would escape goes through json itself.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.
@@ -116,6 +165,8 @@ func (s *MemoryStore) Put(_ context.Context, l Lease) error {
 	return nil
 }
 
+func (s *MemoryStore) putAsync(l Lease, done func(error)) { done(s.Put(context.Background(), l)) }
+
 // Close implements LeaseStore.
 func (s *MemoryStore) Close() error { return nil }
 
@@ -144,15 +195,28 @@ type FileStore struct {
 	f       *os.File
 	lock    *os.File
 
-	reqs chan putReq
-	done chan struct{}
-	wg   sync.WaitGroup
+	// qmu orders putAsync against Close, so that every request queued
+	// gets its callback exactly once (from the flusher, or from Close).
+	qmu    sync.Mutex
+	closed bool
+	reqs   chan putReq
+	done   chan struct{}
+	wg     sync.WaitGroup
 }
 
 type putReq struct {
 	line []byte
 	l    Lease
-	errc chan error
+	done func(error)
+}
+
+// asyncStore is implemented by the stores that can report durability
+// through a callback instead of blocking the caller: the serving loop then
+// never parks a goroutine per lease while the disk flushes.
+type asyncStore interface {
+	// putAsync calls done exactly once, after l is durable or failed to
+	// be; done runs on a goroutine of the store and must not call it.
+	putAsync(l Lease, done func(error))
 }
 
 // OpenFileStore opens (creating if needed) the lease log at path and takes
@@ -273,28 +337,37 @@ func (s *FileStore) Load(context.Context) ([]Lease, error) {
 
 // Put implements LeaseStore; it returns once the record is on disk.
 func (s *FileStore) Put(ctx context.Context, l Lease) error {
-	b, err := json.Marshal(l)
-	if err != nil {
-		return err
-	}
-	r := putReq{line: append(b, '\n'), l: l, errc: make(chan error, 1)}
+	errc := make(chan error, 1)
+	s.putAsync(l, func(err error) { errc <- err })
 	select {
-	case s.reqs <- r:
-	case <-s.done:
-		return ErrStoreClosed
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case err := <-r.errc:
+	case err := <-errc:
 		return err
-	case <-s.done:
-		return ErrStoreClosed
 	case <-ctx.Done():
 		// The write may still land; the caller treats the lease as not
 		// granted, which is the safe direction.
 		return ctx.Err()
 	}
+}
+
+// putAsync queues l for the next group commit; done runs on the flusher
+// after the fsync that made l durable (or with the error that prevented it).
+func (s *FileStore) putAsync(l Lease, done func(error)) {
+	line, err := appendLeaseJSON(make([]byte, 0, 160), l)
+	if err != nil {
+		done(err)
+		return
+	}
+	r := putReq{line: append(line, '\n'), l: l, done: done}
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
+		done(ErrStoreClosed)
+		return
+	}
+	// Blocks while the queue is full: back-pressure on the receive path
+	// while the disk is behind.
+	s.reqs <- r
+	s.qmu.Unlock()
 }
 
 func (s *FileStore) flusher() {
@@ -340,23 +413,32 @@ func (s *FileStore) flusher() {
 			err = fmt.Errorf("dhcpsrv: write lease file: %w", err)
 		}
 		for _, r := range batch {
-			r.errc <- err
+			r.done(err)
 		}
 	}
 }
 
 // Close stops the store; pending Puts fail with ErrStoreClosed.
 func (s *FileStore) Close() error {
-	s.mu.Lock()
-	select {
-	case <-s.done:
-		s.mu.Unlock()
+	s.qmu.Lock()
+	if s.closed {
+		s.qmu.Unlock()
 		return nil
-	default:
 	}
+	s.closed = true
+	s.qmu.Unlock()
 	close(s.done)
-	s.mu.Unlock()
 	s.wg.Wait()
+	// No putAsync can queue any more; fail what the flusher left.
+	for {
+		select {
+		case r := <-s.reqs:
+			r.done(ErrStoreClosed)
+			continue
+		default:
+		}
+		break
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	err := s.f.Close()

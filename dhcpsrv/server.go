@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -125,9 +126,12 @@ type Config struct {
 	// firmwares ignore offers that carry it.
 	ProxyBypass bool
 
-	// Workers bounds the concurrent request handlers. Default 128: most of
-	// a handler's time is spent waiting for the lease fsync, which many
-	// handlers share (group commit), so the bound is about memory, not CPU.
+	// Workers bounds the concurrent handlers of requests whose answer may
+	// block: a conflict probe (Probe), a Leases store other than the
+	// built-in ones, a caller-supplied Boot. Everything else is answered by
+	// the socket readers themselves, and lease writes of the built-in
+	// stores never hold a goroutine: the answer is sent once the group
+	// commit that holds its lease is on disk. Default 128.
 	Workers int
 	// Queue is the number of received packets waiting for a worker before
 	// new ones are dropped. Default 1024.
@@ -157,12 +161,17 @@ type Server struct {
 	rate  *rateLimiter
 	now   func() time.Time
 
+	// Option values every reply carries, encoded once.
+	serverID           []byte
+	netOpts, leaseOpts []optionValue
+
 	mu       sync.Mutex
 	conns    []*net.UDPConn
 	locks    []net.Conn
 	closed   bool
 	shutdown chan struct{}
 	wg       sync.WaitGroup
+	pending  sync.WaitGroup // asynchronous lease writes whose answer is not sent yet
 }
 
 // New validates cfg and returns a Server; in full mode it opens the lease
@@ -201,6 +210,7 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) setDefaults() error {
 	c := &s.cfg
+	s.serverID = c.ServerIP.AsSlice()
 	s.boot = c.Boot
 	if s.boot == nil {
 		t := &BootTable{ServerIP: c.ServerIP, HTTPBase: c.HTTPBase, Files: c.BootFiles}
@@ -230,6 +240,8 @@ func (s *Server) setDefaults() error {
 	if err := c.Subnet.validate(); err != nil {
 		return err
 	}
+	s.netOpts = networkOptions(&c.Subnet, 0)
+	s.leaseOpts = networkOptions(&c.Subnet, c.Subnet.LeaseTime)
 	s.store = c.Leases
 	if s.store == nil {
 		if c.LeaseFile != "" {
@@ -264,11 +276,17 @@ func (s *Server) Leases() []Lease {
 // ServerIP is the address the server identifies itself with (option 54).
 func (s *Server) ServerIP() netip.Addr { return s.cfg.ServerIP }
 
+// packetWriter is the sending half of a UDP socket (a fake in tests).
+type packetWriter interface {
+	WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error)
+}
+
+// packet is a decoded request handed to the worker pool.
 type packet struct {
-	conn *net.UDPConn
+	conn packetWriter
 	port int
 	src  netip.AddrPort
-	buf  []byte
+	req  *dhcpv4.DHCPv4
 }
 
 // Serve listens on the interface (ports 67 and, in proxy mode or for
@@ -305,29 +323,25 @@ func (s *Server) serveListening(ctx context.Context) error {
 		go func() {
 			defer workers.Done()
 			for p := range queue {
-				s.serveOne(ctx, p)
+				s.serveOne(ctx, p.conn, p.port, p.src, p.req, true)
 			}
 		}()
 	}
+	// Several readers per socket, each answering what it reads itself:
+	// under load a reader finds the next packet already queued in the
+	// socket and never parks, where a hand-off to a worker costs a
+	// goroutine wake-up (and often a thread wake-up) per packet.
+	nReaders := max(1, runtime.GOMAXPROCS(0))
 	var readers sync.WaitGroup
 	for _, c := range conns {
-		readers.Add(1)
-		go func(c *net.UDPConn) {
-			defer readers.Done()
-			port := c.LocalAddr().(*net.UDPAddr).Port
-			for {
-				buf := make([]byte, 1500)
-				n, src, err := c.ReadFromUDPAddrPort(buf)
-				if err != nil {
-					return
-				}
-				select {
-				case queue <- packet{conn: c, port: port, src: src, buf: buf[:n]}:
-				default:
-					s.log.Debug("dhcp queue full, packet dropped", "src", src)
-				}
-			}
-		}(c)
+		port := c.LocalAddr().(*net.UDPAddr).Port
+		for range nReaders {
+			readers.Add(1)
+			go func() {
+				defer readers.Done()
+				s.readLoop(ctx, c, port, queue)
+			}()
+		}
 	}
 	s.log.Info("dhcp serving", "iface", s.cfg.Interface, "mode", s.cfg.Mode, "server_ip", s.cfg.ServerIP)
 	var err error
@@ -341,7 +355,67 @@ func (s *Server) serveListening(ctx context.Context) error {
 	readers.Wait()
 	close(queue)
 	workers.Wait()
+	s.pending.Wait()
 	return err
+}
+
+// readLoop receives and decodes packets; it answers them itself unless the
+// answer may block (see mayBlock), which is left to the worker pool.
+func (s *Server) readLoop(ctx context.Context, c *net.UDPConn, port int, queue chan<- packet) {
+	buf := make([]byte, 1500)
+	for {
+		n, src, err := c.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		// The decoded message copies what it keeps, so buf is free again.
+		req, err := dhcpv4.FromBytes(buf[:n])
+		if err != nil {
+			s.log.Debug("dhcp malformed packet dropped", "src", src, "err", err)
+			continue
+		}
+		if s.rate != nil && len(req.ClientHWAddr) > 0 && !s.rate.allow(string(req.ClientHWAddr), s.now()) {
+			s.log.Debug("dhcp rate limit", "mac", req.ClientHWAddr)
+			continue
+		}
+		if !s.mayBlock(req, port) {
+			s.serveOne(ctx, c, port, src, req, false)
+			continue
+		}
+		select {
+		case queue <- packet{conn: c, port: port, src: src, req: req}:
+		default:
+			s.log.Debug("dhcp queue full, packet dropped", "src", src)
+		}
+	}
+}
+
+// mayBlock reports whether answering req may wait on something slower than
+// the CPU: a conflict probe, a lease store without asynchronous writes, or
+// a caller-supplied boot decision (which may look things up anywhere).
+func (s *Server) mayBlock(req *dhcpv4.DHCPv4, port int) bool {
+	if s.cfg.Boot != nil {
+		if _, ok := req.Options[optVendorClass]; ok {
+			return true
+		}
+		if _, ok := req.Options[optUserClass]; ok {
+			return true
+		}
+		if _, ok := req.Options[optEtherboot]; ok {
+			return true
+		}
+	}
+	if s.cfg.Mode != ModeFull || port == s.cfg.ProxyPort {
+		return false
+	}
+	switch req.MessageType() {
+	case dhcpv4.MessageTypeDiscover:
+		return s.cfg.Probe != nil
+	case dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeDecline, dhcpv4.MessageTypeRelease:
+		_, async := s.store.(asyncStore)
+		return !async
+	}
+	return false
 }
 
 // listen opens the sockets. Split from Serve so that tests can open them
@@ -471,33 +545,62 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) serveOne(ctx context.Context, p packet) {
-	req, err := dhcpv4.FromBytes(p.buf)
-	if err != nil {
-		s.log.Debug("dhcp malformed packet dropped", "src", p.src, "err", err)
-		return
+// serveOne answers one decoded request. With sync false, a lease the
+// answer depends on is written asynchronously and the answer leaves from
+// the store's goroutine once the lease is durable; with sync true (workers)
+// it is written before serveOne returns.
+func (s *Server) serveOne(ctx context.Context, conn packetWriter, port int, src netip.AddrPort, req *dhcpv4.DHCPv4, sync bool) {
+	var out *reply
+	var err error
+	if sync {
+		out, err = s.handle(ctx, req, port, src)
+	} else {
+		out, err = s.prepare(ctx, req, port, src)
 	}
-	if s.rate != nil && len(req.ClientHWAddr) > 0 && !s.rate.allow(string(req.ClientHWAddr), s.now()) {
-		s.log.Debug("dhcp rate limit", "mac", req.ClientHWAddr)
-		return
-	}
-	out, err := s.handle(ctx, req, p.port, p.src)
 	if err != nil {
-		lvl := slog.LevelWarn
-		if errors.Is(err, ErrMalformed) {
-			lvl = slog.LevelDebug
-		}
-		s.log.Log(ctx, lvl, "dhcp request not answered", "mac", req.ClientHWAddr, "err", err)
+		s.logUnanswered(ctx, req, err)
 		return
 	}
 	if out == nil {
 		return
 	}
-	if _, err := p.conn.WriteToUDPAddrPort(out.bytes, out.dst); err != nil {
+	if out.lease != nil {
+		s.pending.Add(1)
+		s.store.(asyncStore).putAsync(*out.lease, func(err error) {
+			defer s.pending.Done()
+			if err != nil {
+				s.logUnanswered(ctx, req, fmt.Errorf("%s: %w", out.failed, err))
+				return
+			}
+			out.commit()
+			s.send(conn, out)
+		})
+		return
+	}
+	s.send(conn, out)
+}
+
+func (s *Server) logUnanswered(ctx context.Context, req *dhcpv4.DHCPv4, err error) {
+	lvl := slog.LevelWarn
+	if errors.Is(err, ErrMalformed) {
+		lvl = slog.LevelDebug
+	}
+	s.log.Log(ctx, lvl, "dhcp request not answered", "mac", req.ClientHWAddr, "err", err)
+}
+
+// send writes an answer (none for a stored DECLINE or RELEASE) and reports
+// it.
+func (s *Server) send(conn packetWriter, out *reply) {
+	if out.bytes == nil {
+		return
+	}
+	if _, err := conn.WriteToUDPAddrPort(out.bytes, out.dst); err != nil {
 		s.log.Warn("dhcp send failed", "dst", out.dst, "err", err)
 		return
 	}
-	s.log.Debug("dhcp sent", "type", out.ev.Type, "mac", out.ev.MAC, "ip", out.ev.IP, "dst", out.dst, "file", out.ev.BootFile)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) {
+		s.log.Debug("dhcp sent", "type", out.ev.Type, "mac", out.ev.MAC, "ip", out.ev.IP, "dst", out.dst, "file", out.ev.BootFile)
+	}
 	s.emit(out.ev)
 }
 

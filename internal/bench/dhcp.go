@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +33,12 @@ import (
 // generator, and every peer supports it.
 const (
 	dhcpServeEnv = "PXEKIT_BENCH_DHCPSRV" // "iface|mode|leasefile"
+	// dhcpProfileEnv names a directory; the pxekit server then writes CPU,
+	// block and mutex profiles there (cpu-<pid>.pprof, ...) when it stops.
+	dhcpProfileEnv = "PXEKIT_BENCH_DHCP_PROFILE"
+	// dhcpPeersEnv, a comma-separated list of name prefixes ("pxekit,kea"),
+	// limits the peers measured, for quick iterations.
+	dhcpPeersEnv = "PXEKIT_BENCH_DHCP_PEERS"
 	dhcpMACs     = 10000
 	dhcpConc     = 64
 	benchSrvIP   = "10.232.0.1"
@@ -57,8 +64,10 @@ func init() {
 		os.Exit(1)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	endProfile := startProfile(os.Getenv(dhcpProfileEnv))
 	err = srv.Serve(ctx)
 	stop()
+	endProfile()
 	_ = srv.Shutdown(context.Background())
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintln(os.Stderr, "dhcpsrv:", err)
@@ -195,6 +204,7 @@ type doraResult struct {
 	perSec   float64
 	p50, p99 time.Duration
 	failed   int
+	cpuPer   time.Duration // server CPU (user+system) per answered client
 }
 
 // loadGen runs DORA (or DISCOVER→OFFER only) for dhcpMACs clients at
@@ -311,6 +321,20 @@ func loadGen(ctx context.Context, c *net.UDPConn, pxe, discoverOnly bool, macSee
 	return r
 }
 
+// wantPeer applies dhcpPeersEnv.
+func wantPeer(name string) bool {
+	v := os.Getenv(dhcpPeersEnv)
+	if v == "" {
+		return true
+	}
+	for _, p := range strings.Split(v, ",") {
+		if p != "" && strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
 func benchDiscover(mac net.HardwareAddr, xid uint32, pxe bool) *dhcpv4.DHCPv4 {
 	m := &dhcpv4.DHCPv4{OpCode: dhcpv4.OpcodeBootRequest, HWType: iana.HWTypeEthernet, ClientHWAddr: mac, HopCount: 1,
 		ClientIPAddr: net.IPv4zero, YourIPAddr: net.IPv4zero, ServerIPAddr: net.IPv4zero,
@@ -339,25 +363,44 @@ func runDHCP(ctx context.Context, e *env) error {
 		return err
 	}
 	for _, proxy := range []bool{false, true} {
-		var rows []row
-		for pi, p := range dhcpPeers(self, proxy) {
-			var rates, p50s, p99s []float64
-			fails := 0
-			for run := 0; run < e.runs; run++ {
+		var peers []dhcpPeer
+		for _, p := range dhcpPeers(self, proxy) {
+			if wantPeer(p.name) {
+				peers = append(peers, p)
+			}
+		}
+		type samples struct {
+			rates, p50s, p99s, cpus []float64
+			fails                   int
+		}
+		got := make([]samples, len(peers))
+		// Runs are interleaved (every peer once, then again) so that load
+		// from elsewhere on a shared machine falls on all peers alike.
+		for run := 0; run < e.runs; run++ {
+			var line []string
+			for pi, p := range peers {
 				r, err := measureDHCP(ctx, p, proxy, fmt.Sprintf("%c%d", 'a'+pi, run), byte(run))
 				if err != nil {
 					return fmt.Errorf("%s: %w", p.name, err)
 				}
-				rates = append(rates, r.perSec)
-				p50s = append(p50s, float64(r.p50.Microseconds())/1000)
-				p99s = append(p99s, float64(r.p99.Microseconds())/1000)
-				fails += r.failed
+				g := &got[pi]
+				g.rates = append(g.rates, r.perSec)
+				g.p50s = append(g.p50s, float64(r.p50.Microseconds())/1000)
+				g.p99s = append(g.p99s, float64(r.p99.Microseconds())/1000)
+				g.cpus = append(g.cpus, float64(r.cpuPer.Nanoseconds())/1000)
+				g.fails += r.failed
+				line = append(line, fmt.Sprintf("%s %.0f/s", strings.Fields(p.name)[0], r.perSec))
 			}
-			note := fmt.Sprintf("p50 %.2f ms, p99 %.2f ms", median(p50s), median(p99s))
-			if fails > 0 {
-				note += fmt.Sprintf(", %d clients unanswered", fails)
+			fmt.Fprintf(e.out, "   run %d: %s\n", run+1, strings.Join(line, ", "))
+		}
+		var rows []row
+		for pi, p := range peers {
+			g := got[pi]
+			note := fmt.Sprintf("p50 %.2f ms, p99 %.2f ms, server CPU %.0f us/client", median(g.p50s), median(g.p99s), median(g.cpus))
+			if g.fails > 0 {
+				note += fmt.Sprintf(", %d clients unanswered", g.fails)
 			}
-			rows = append(rows, row{subject: p.name, value: median(rates), unit: "exchanges/s", note: note})
+			rows = append(rows, row{subject: p.name, value: median(g.rates), unit: "exchanges/s", note: note})
 		}
 		title := fmt.Sprintf("full DORA, %d MACs, concurrency %d, leases persisted, relayed", dhcpMACs, dhcpConc)
 		if proxy {
@@ -410,7 +453,72 @@ func measureDHCP(ctx context.Context, p dhcpPeer, proxy bool, tag string, seed b
 	if !ready {
 		return doraResult{}, errors.New("server never answered")
 	}
-	return loadGen(ctx, c, proxy, proxy, seed+1), nil
+	cpu0 := procCPU(cmd.Process.Pid)
+	r := loadGen(ctx, c, proxy, proxy, seed+1)
+	if cpu1 := procCPU(cmd.Process.Pid); cpu0 >= 0 && cpu1 >= cpu0 {
+		if answered := dhcpMACs - r.failed; answered > 0 {
+			r.cpuPer = (cpu1 - cpu0) / time.Duration(answered)
+		}
+	}
+	return r, nil
+}
+
+// procCPU returns the user+system CPU time of a process (ip netns exec
+// replaces itself with the server, so the pid is the server's), or -1.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// Fields after the parenthesised command name; utime and stime are
+	// fields 14 and 15 of the whole line, in clock ticks (USER_HZ = 100).
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	var ut, st int64
+	if _, err := fmt.Sscan(f[11], &ut); err != nil {
+		return -1
+	}
+	if _, err := fmt.Sscan(f[12], &st); err != nil {
+		return -1
+	}
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// startProfile starts CPU, block and mutex profiling into dir (nothing when
+// dir is empty) and returns the function that writes the profiles.
+func startProfile(dir string) func() {
+	if dir == "" {
+		return func() {}
+	}
+	name := func(kind string) string { return filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", kind, os.Getpid())) }
+	cf, err := os.Create(name("cpu"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(cf); err != nil {
+		fmt.Fprintln(os.Stderr, "profile:", err)
+		cf.Close()
+		return func() {}
+	}
+	runtime.SetBlockProfileRate(int(10 * time.Microsecond))
+	runtime.SetMutexProfileFraction(10)
+	return func() {
+		pprof.StopCPUProfile()
+		cf.Close()
+		for _, kind := range []string{"block", "mutex"} {
+			if f, err := os.Create(name(kind)); err == nil {
+				_ = pprof.Lookup(kind).WriteTo(f, 0)
+				f.Close()
+			}
+		}
+	}
 }
 
 // warm sends one DISCOVER and waits briefly for an OFFER.
