@@ -8,7 +8,7 @@
 //
 //	go run ./internal/bench [-runs 5] [suite ...]
 //
-// Suites: tftp, tftp-loss, dhcp, iso (all when none is named). Benchmarks never run
+// Suites: tftp, tftp-loss, dhcp, iso, fleet (all when none is named). Benchmarks never run
 // inside "go test" without -bench; this command is the only place that
 // starts peers.
 package main
@@ -34,6 +34,7 @@ func suites() []suite {
 		{"tftp-loss", "TFTP under 2 % packet loss between namespaces, same peers", runTFTPLoss},
 		{"dhcp", "DHCP DORA/s and latency vs kea-dhcp4-server, dnsmasq", runDHCP},
 		{"iso", "ISO reads and HTTP ranges vs plain files and nginx", runISO},
+		{"fleet", "a simulated rack: 200 UEFI clients booting examples/fleet at once vs one alone", runFleet},
 	}
 }
 
