@@ -76,10 +76,11 @@ func syslogMessage(b []byte) string {
 		}
 	}
 	if strings.HasPrefix(s, "1 ") {
-		// RFC 5424: VERSION TIMESTAMP HOST APP PROCID MSGID SD MSG.
-		f := strings.SplitN(s, " ", 8)
-		if len(f) == 8 {
-			msg := f[7]
+		// RFC 5424: VERSION TIMESTAMP HOST APP PROCID MSGID SD MSG; the
+		// structured data may hold spaces, so it is cut by its brackets.
+		f := strings.SplitN(s, " ", 7)
+		if len(f) == 7 {
+			msg := f[6]
 			if strings.HasPrefix(msg, "[") {
 				if i := strings.Index(msg, "] "); i >= 0 {
 					msg = msg[i+2:]
