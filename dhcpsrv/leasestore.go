@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -150,11 +152,7 @@ func NewMemoryStore() *MemoryStore { return &MemoryStore{m: map[netip.Addr]Lease
 func (s *MemoryStore) Load(context.Context) ([]Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Lease, 0, len(s.m))
-	for _, l := range s.m {
-		out = append(out, l)
-	}
-	return out, nil
+	return slices.AppendSeq(make([]Lease, 0, len(s.m)), maps.Values(s.m)), nil
 }
 
 // Put implements LeaseStore.
@@ -328,11 +326,7 @@ func syncDir(dir string) error {
 func (s *FileStore) Load(context.Context) ([]Lease, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Lease, 0, len(s.live))
-	for _, l := range s.live {
-		out = append(out, l)
-	}
-	return out, nil
+	return slices.AppendSeq(make([]Lease, 0, len(s.live)), maps.Values(s.live)), nil
 }
 
 // Put implements LeaseStore; it returns once the record is on disk.

@@ -59,7 +59,6 @@ type fleet struct {
 	adhoc map[string]*chain.Prepared // "MAC/profile": unknown MACs installing from the menu
 
 	closers []io.Closer
-	started time.Time
 
 	// apiToken, when set, lets the reinstall API be used from the network.
 	apiToken string
@@ -106,7 +105,7 @@ func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 		inv: inv, tracker: o.Tracker, log: o.Log, httpBase: o.HTTPBase, proxy: o.Proxy,
 		serverIP: o.ServerIP, dns: o.DNS,
 		profiles: map[string]*profileMedia{}, hosts: map[string]*chain.Prepared{},
-		adhoc: map[string]*chain.Prepared{}, started: time.Now(), syslog: o.Syslog,
+		adhoc: map[string]*chain.Prepared{}, syslog: o.Syslog,
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
@@ -142,16 +141,15 @@ func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 		if pm == nil {
 			continue // its profile's problem is listed already
 		}
-		spec, err := inv.specFor(h)
-		if err == nil {
-			var p *chain.Prepared
-			if p, err = f.prepare(pm, spec, h.mac, hostDir(h.mac)); err == nil {
-				f.hosts[h.mac.String()] = p
-			}
+		if h.spec == nil {
+			continue // its spec's problems are listed by the inventory check
 		}
+		p, err := f.prepare(pm, h.spec, h.mac, hostDir(h.mac))
 		if err != nil {
 			issues = append(issues, specIssues(i, h, err)...)
+			continue
 		}
+		f.hosts[h.mac.String()] = p
 	}
 	problems = append(problems, inv.groupIssues(issues)...)
 	if len(problems) > 0 {
@@ -246,8 +244,9 @@ func dashed(mac net.HardwareAddr) string { return strings.ReplaceAll(mac.String(
 
 func hostDir(mac net.HardwareAddr) string { return "hosts/" + dashed(mac) + "/" }
 
-// parseDashed reads the MAC of a hosts/MAC/ path element.
-func parseDashed(s string) (net.HardwareAddr, bool) {
+// parseMAC reads a 48-bit MAC in any separator style (the inventory, a
+// hosts/MAC/ path element, an operator's command).
+func parseMAC(s string) (net.HardwareAddr, bool) {
 	hw, err := net.ParseMAC(strings.ReplaceAll(s, "-", ":"))
 	return hw, err == nil && len(hw) == 6
 }
@@ -390,22 +389,17 @@ func (f *fleet) answer(mac net.HardwareAddr, rest string) ([]byte, error) {
 		return nil, fs.ErrNotExist
 	}
 	if !strings.HasSuffix(name, "meta-data") {
-		f.gate.AnswerServed(mac, f.hostnameFor(mac, p))
+		f.gate.AnswerServed(mac, f.installHostname(mac))
 	}
 	return data, nil
 }
 
-// hostnameFor is the hostname an install gives the machine.
-func (f *fleet) hostnameFor(mac net.HardwareAddr, p *chain.Prepared) string {
+// installHostname is the hostname an install gives the machine.
+func (f *fleet) installHostname(mac net.HardwareAddr) string {
 	if h := f.inv.host(mac); h != nil {
 		return h.Hostname
 	}
 	return "pxe-" + strings.ReplaceAll(mac.String(), ":", "")
-}
-
-// ipxeScript is the host's iPXE script: its menu, or exit.
-func (f *fleet) ipxeScript(mac net.HardwareAddr) ([]byte, Decision, error) {
-	return f.menu(mac, bootmenu.IPXE)
 }
 
 // genericIPXE chains any iPXE (one that got boot.ipxe from another DHCP

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 )
 
@@ -132,7 +131,7 @@ func (g *Gate) Reinstall(name string) (Record, error) {
 	hostname := ""
 	if h := g.inv.hostByName(name); h != nil {
 		mac, hostname = h.mac.String(), h.Hostname
-	} else if hw, err := net.ParseMAC(strings.ReplaceAll(name, "-", ":")); err == nil {
+	} else if hw, ok := parseMAC(name); ok {
 		if _, seen := g.store.Get(hw.String()); !seen {
 			return Record{}, fmt.Errorf("reinstall %s: no such host in the inventory or the state", name)
 		}

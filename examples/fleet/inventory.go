@@ -96,6 +96,7 @@ type Host struct {
 
 	mac    net.HardwareAddr
 	prefix netip.Prefix
+	spec   *answerfile.Spec // merged and parsed by check
 }
 
 // The policies for unknown MACs.
@@ -227,11 +228,11 @@ func (inv *Inventory) check() []string {
 		if h.Hostname != "" {
 			where = fmt.Sprintf("hosts[%d] (%s)", i, h.Hostname)
 		}
-		hw, err := net.ParseMAC(strings.ReplaceAll(h.MAC, "-", ":"))
+		hw, ok := parseMAC(h.MAC)
 		switch {
 		case h.MAC == "":
 			add("%s: mac missing", where)
-		case err != nil || len(hw) != 6:
+		case !ok:
 			add("%s: mac %q: not a 48-bit MAC address", where, h.MAC)
 		default:
 			h.mac = hw
@@ -278,7 +279,8 @@ func (inv *Inventory) check() []string {
 		// The spec is checked with the others once the profile's OS is
 		// known (specFor), but a malformed one is named here already.
 		if _, ok := inv.Profiles[h.Profile]; ok && h.Hostname != "" {
-			if _, err := inv.specFor(h); err != nil {
+			var err error
+			if h.spec, err = inv.specFor(h); err != nil {
 				issues = append(issues, specIssues(i, h, err)...)
 			}
 		}
@@ -375,7 +377,7 @@ func (inv *Inventory) host(mac net.HardwareAddr) *Host {
 
 // hostByName finds a host by hostname or MAC, for the operator's commands.
 func (inv *Inventory) hostByName(s string) *Host {
-	if hw, err := net.ParseMAC(strings.ReplaceAll(s, "-", ":")); err == nil {
+	if hw, ok := parseMAC(s); ok {
 		return inv.host(hw)
 	}
 	for _, h := range inv.Hosts {

@@ -112,7 +112,7 @@ func (f *fleet) serveFile(w http.ResponseWriter, r *http.Request) {
 			// An answer file's name carries its MAC, which beats the
 			// address: NAT, a relay or a reused lease share addresses.
 			macPart, _, _ := strings.Cut(strings.TrimPrefix(name, "hosts/"), "/")
-			if mac, ok := parseDashed(macPart); ok && strings.HasPrefix(name, "hosts/") {
+			if mac, ok := parseMAC(macPart); ok && strings.HasPrefix(name, "hosts/") {
 				f.tracker.Bind(mac.String(), ip)
 				f.tracker.Observe(r.Context(), mac.String(), st, name, slog.String("proto", "http"), slog.String("ip", ip.String()))
 			} else if ip.IsValid() {
@@ -134,14 +134,7 @@ func (f *fleet) serveFile(w http.ResponseWriter, r *http.Request) {
 	}
 	if req, err := bootmenu.ParseConfigName(name); err == nil {
 		// GRUB loaded over HTTP asks for its menu over HTTP.
-		mac := f.macFor(req.MAC, clientIP(r))
-		out, d, err := f.menu(mac, req.Kind)
-		if err != nil {
-			http.Error(w, "pxekit: "+d.Why, http.StatusForbidden)
-			return
-		}
-		f.observeMenu(r.Context(), mac, clientIP(r), name, d, "http")
-		serveBytes(w, r, name, out)
+		f.serveMenu(w, r, name, f.macFor(req.MAC, clientIP(r)), req.Kind)
 		return
 	}
 	if file, ok := f.isoFile(name); ok {
@@ -166,19 +159,13 @@ func (f *fleet) serveFile(w http.ResponseWriter, r *http.Request) {
 func (f *fleet) serveHostFile(w http.ResponseWriter, r *http.Request, name string) {
 	rest := strings.TrimPrefix(name, "hosts/")
 	macPart, file, _ := strings.Cut(rest, "/")
-	mac, ok := parseDashed(macPart)
+	mac, ok := parseMAC(macPart)
 	if !ok || file == "" {
 		http.NotFound(w, r)
 		return
 	}
 	if file == "boot.ipxe" {
-		out, d, err := f.ipxeScript(mac)
-		if err != nil {
-			http.Error(w, "pxekit: "+d.Why, http.StatusForbidden)
-			return
-		}
-		f.observeMenu(r.Context(), mac, clientIP(r), name, d, "http")
-		serveBytes(w, r, name, out)
+		f.serveMenu(w, r, name, mac, bootmenu.IPXE)
 		return
 	}
 	data, err := f.answer(mac, file)
@@ -194,6 +181,17 @@ func (f *fleet) serveHostFile(w http.ResponseWriter, r *http.Request, name strin
 	default:
 		serveBytes(w, r, name, data)
 	}
+}
+
+// serveMenu answers with the menu the gate gives mac, or 403 and why.
+func (f *fleet) serveMenu(w http.ResponseWriter, r *http.Request, name string, mac net.HardwareAddr, kind bootmenu.Kind) {
+	out, d, err := f.menu(mac, kind)
+	if err != nil {
+		http.Error(w, "pxekit: "+d.Why, http.StatusForbidden)
+		return
+	}
+	f.observeMenu(r.Context(), mac, clientIP(r), name, d, "http")
+	serveBytes(w, r, name, out)
 }
 
 func serveBytes(w http.ResponseWriter, r *http.Request, name string, data []byte) {
@@ -218,7 +216,7 @@ type reportBody struct {
 const maxReport = 1 << 20
 
 func (f *fleet) serveReport(w http.ResponseWriter, r *http.Request) {
-	mac, ok := parseDashed(r.PathValue("mac"))
+	mac, ok := parseMAC(r.PathValue("mac"))
 	if !ok {
 		http.Error(w, "pxekit: not a MAC address: "+r.PathValue("mac"), http.StatusBadRequest)
 		return

@@ -104,12 +104,9 @@ func syslogMessage(b []byte) string {
 	return out.String()
 }
 
-// serveSyslog reads installer log datagrams until ctx ends or conn fails.
+// serveSyslog reads installer log datagrams until conn is closed (which
+// chain.Servers does when its context ends) or fails.
 func (f *fleet) serveSyslog(ctx context.Context, conn net.PacketConn) error {
-	go func() {
-		<-ctx.Done()
-		conn.Close()
-	}()
 	buf := make([]byte, 8192)
 	for {
 		n, from, err := conn.ReadFrom(buf)

@@ -65,6 +65,7 @@ func TestSyslogReceiver(t *testing.T) {
 	go func() { done <- f.serveSyslog(ctx, conn) }()
 	defer func() {
 		cancel()
+		conn.Close()
 		require.NoError(t, <-done)
 	}()
 

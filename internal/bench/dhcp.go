@@ -426,17 +426,7 @@ func measureDHCP(ctx context.Context, p dhcpPeer, proxy bool, tag string, seed b
 	if err != nil {
 		return doraResult{}, err
 	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}()
+	defer stopProcess(cmd, 5*time.Second)
 	c, err := relaySocket(n.cliNS)
 	if err != nil {
 		return doraResult{}, err

@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
+	"time"
 )
 
 // env carries what every suite shares: repetition count and output.
@@ -47,6 +49,26 @@ func (e *env) install(ctx context.Context, pkgs ...string) error {
 		}
 	}
 	return nil
+}
+
+// stopProcess ends a started command: SIGTERM first, so that a server can
+// stop its own workers, SIGKILL after grace; it returns once cmd is reaped.
+func stopProcess(cmd *exec.Cmd, grace time.Duration) {
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	terminate(cmd.Process, done, grace)
+}
+
+// terminate is stopProcess for a process whose Wait another goroutine
+// runs; exited closes when it has.
+func terminate(p *os.Process, exited <-chan struct{}, grace time.Duration) {
+	_ = p.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-exited
+	}
 }
 
 // stopService stops a daemon that a package's post-install script may have

@@ -356,15 +356,7 @@ func measureFleet(ctx context.Context, s fleetSetup) (fleetMeasure, error) {
 	}
 	exited := make(chan struct{})
 	go func() { _ = srv.Wait(); close(exited) }()
-	defer func() {
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(5 * time.Second):
-			_ = srv.Process.Kill()
-			<-exited
-		}
-	}()
+	defer terminate(srv.Process, exited, 5*time.Second)
 	select {
 	case <-logw.ready:
 	case <-exited:

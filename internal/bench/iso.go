@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/pxekit/pxekit/isosrc"
@@ -416,18 +415,8 @@ http {
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
 	}
-	stop := func() {
-		// SIGTERM lets the master stop its workers; SIGKILL would orphan them.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	}
+	// SIGTERM lets nginx's master stop its workers; SIGKILL would orphan them.
+	stop := func() { stopProcess(cmd, 5*time.Second) }
 	// Wait until it answers.
 	for i := 0; i < 50; i++ {
 		c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)

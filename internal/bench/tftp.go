@@ -132,15 +132,7 @@ func (p *tftpPeer) stop() {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(3 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
+	stopProcess(p.cmd, 3*time.Second)
 	p.cmd = nil
 }
 
@@ -219,6 +211,20 @@ func fileSum(path string) ([32]byte, error) {
 
 // download fetches name from p with curl (blksize > 0) or atftp (window > 0)
 // into out and returns the elapsed time.
+// downloadChecked downloads name to dst, compares its SHA-256 with want
+// and removes dst again.
+func (p *tftpPeer) downloadChecked(ctx context.Context, name, dst string, want [32]byte, blksize, window int) (time.Duration, error) {
+	d, err := p.download(ctx, name, dst, blksize, window)
+	if err == nil {
+		var sum [32]byte
+		if sum, err = fileSum(dst); err == nil && sum != want {
+			err = errors.New("checksum mismatch")
+		}
+	}
+	os.Remove(dst)
+	return d, err
+}
+
 func (p *tftpPeer) download(ctx context.Context, name, out string, blksize, window int) (time.Duration, error) {
 	var cmd *exec.Cmd
 	if window > 0 {
@@ -331,14 +337,7 @@ func runTFTP(ctx context.Context, e *env) error {
 			note := ""
 			for i := 0; i < e.runs; i++ {
 				dst := filepath.Join(out, p.name+".img")
-				d, err := p.download(ctx, "big.img", dst, blksize, window)
-				if err == nil {
-					var sum [32]byte
-					if sum, err = fileSum(dst); err == nil && sum != bigSum {
-						err = errors.New("checksum mismatch")
-					}
-				}
-				os.Remove(dst)
+				d, err := p.downloadChecked(ctx, "big.img", dst, bigSum, blksize, window)
 				if err != nil {
 					note = "failed: " + err.Error()
 					continue
@@ -392,14 +391,7 @@ func runTFTP(ctx context.Context, e *env) error {
 			go func() {
 				defer wg.Done()
 				dst := filepath.Join(out, fmt.Sprintf("%s-%d", p.name, i))
-				d, err := p.download(ctx, "medium.img", dst, 1468, 0)
-				if err == nil {
-					var sum [32]byte
-					if sum, err = fileSum(dst); err == nil && sum != mediumSum {
-						err = errors.New("checksum mismatch")
-					}
-				}
-				os.Remove(dst)
+				d, err := p.downloadChecked(ctx, "medium.img", dst, mediumSum, 1468, 0)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

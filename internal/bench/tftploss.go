@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -96,14 +95,7 @@ func runTFTPLoss(ctx context.Context, e *env) error {
 					go func() {
 						defer cw.Done()
 						dst := filepath.Join(out, fmt.Sprintf("%s-%d-%d", p.name, run, i))
-						d, err := p.download(ctx, "loss.img", dst, 1468, 0)
-						if err == nil {
-							var got [32]byte
-							if got, err = fileSum(dst); err == nil && got != sum {
-								err = errors.New("checksum mismatch")
-							}
-						}
-						os.Remove(dst)
+						d, err := p.downloadChecked(ctx, "loss.img", dst, sum, 1468, 0)
 						omu.Lock()
 						defer omu.Unlock()
 						if err != nil {
