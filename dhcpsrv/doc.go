@@ -24,11 +24,22 @@
 // socket nor ARP table writes. Relayed requests are answered to the relay
 // (giaddr:67), renewals and INFORMs by unicast to ciaddr.
 //
+// Listen opens the sockets and Serve answers on them, as net.Listen and
+// http.Server.Serve do: a program calls Listen before it announces that it
+// serves, so a port already taken is reported first. Serve alone still
+// listens itself.
+//
 // Safety: a second server on the same interface and port in the same network
 // namespace is refused (ErrAlreadyServing); handlers run in a bounded pool;
-// each MAC is rate limited; malformed packets are dropped with a debug log;
-// a reply never exceeds the client's option 57 (576 bytes by default) and a
-// boot file longer than the 128-byte BOOTP field is an error, not a cut.
+// each MAC is rate limited; in full mode each MAC holds one address at most
+// (one pending offer, which a retransmitted DISCOVER gets again, or one
+// lease; a REQUEST for another address is NAKed); a reply never exceeds the
+// client's option 57 (576 bytes by default) and a boot file longer than the
+// 128-byte BOOTP field is an error, not a cut. Requests dropped (malformed,
+// over the rate, queue full), NAKed or left unanswered are counted per
+// reason and logged as one summary line per minute at most, never one line
+// per packet; text from packets is cut short in logs and errors, and MACs
+// are logged as aa:bb:cc:dd:ee:ff.
 //
 // Leases live behind the LeaseStore interface. The default FileStore is an
 // fsync'd append-only log with group commit and compaction; an ACK is sent

@@ -3,6 +3,7 @@ package dhcpsrv
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -167,7 +168,7 @@ func (s *Server) newReply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType) *dhcpv4.DH
 // 67 and 60, and echoes the client GUID (option 97) as PXE requires.
 func (s *Server) addBoot(r *dhcpv4.DHCPv4, c Client, ans BootAnswer) error {
 	if len(ans.File) > 127 {
-		return fmt.Errorf("%w: %q", ErrBootFileTooLong, ans.File)
+		return fmt.Errorf("%w: %q", ErrBootFileTooLong, capText(ans.File, maxLogText))
 	}
 	srv := ans.ServerIP
 	if !srv.IsValid() {
@@ -361,7 +362,7 @@ func (s *Server) withBoot(r *dhcpv4.DHCPv4, c Client) string {
 		err = s.addBoot(r, c, ans)
 	}
 	if err != nil {
-		s.log.Warn("dhcp boot decision failed; address only", "mac", c.MAC, "arch", c.Arch, "err", err)
+		s.problems.add(s.now(), reasonBootFailed, c.MAC.String(), fmt.Errorf("boot decision failed (arch %v), address only: %w", c.Arch, err))
 		return ""
 	}
 	return ans.File
@@ -384,7 +385,7 @@ func (s *Server) discover(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*r
 		inUse, err := s.cfg.Probe(pctx, ip)
 		cancel()
 		if err != nil {
-			s.log.Debug("dhcp conflict probe failed", "ip", ip, "err", err)
+			s.problems.add(now, reasonProbeFailed, c.MAC.String(), fmt.Errorf("conflict probe of %v: %w", ip, err))
 			break
 		}
 		if !inUse {
@@ -420,42 +421,46 @@ func (s *Server) nak(req *dhcpv4.DHCPv4, c Client, why string) (*reply, error) {
 	r := s.newReply(req, dhcpv4.MessageTypeNak)
 	r.ClientIPAddr = net.IPv4zero
 	r.Options.Update(dhcpv4.OptMessage(why))
-	s.log.Debug("dhcp NAK", "mac", c.MAC, "why", why)
+	s.problems.add(s.now(), reasonNak, c.MAC.String(), errors.New(why))
 	if c.Relay != nil {
 		r.SetBroadcast()
 	}
 	return s.finish(r, c, s.route(req, c, dhcpv4.MessageTypeNak), "")
 }
 
+// request applies decideRequest: one address per MAC.
 func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*reply, error) {
-	var ip netip.Addr
+	var f requestFacts
 	switch {
-	case c.ServerID.IsValid(): // SELECTING
-		if c.ServerID != s.cfg.ServerIP {
-			return nil, nil // the client chose another server
+	case c.ServerID.IsValid():
+		f.kind, f.ours = reqSelecting, c.ServerID == s.cfg.ServerIP
+		f.ip = c.RequestedIP
+		if !f.ip.IsValid() {
+			f.ip = c.ClientIP
 		}
-		ip = c.RequestedIP
-		if !ip.IsValid() {
-			ip = c.ClientIP
-		}
-	case c.RequestedIP.IsValid(): // INIT-REBOOT
-		ip = c.RequestedIP
-		if !s.cfg.Subnet.Prefix.Contains(ip) {
-			return s.nak(req, c, "wrong network")
-		}
-	case c.ClientIP.IsValid(): // RENEWING or REBINDING
-		ip = c.ClientIP
+	case c.RequestedIP.IsValid():
+		f.kind, f.ip = reqInitReboot, c.RequestedIP
+	case c.ClientIP.IsValid():
+		f.kind, f.ip = reqRenewing, c.ClientIP
 	default:
 		return nil, nil
 	}
+	f.inSubnet = s.cfg.Subnet.Prefix.Contains(f.ip)
 	now := s.now()
-	host, ok := s.pool.reserve(c.MAC, ip, now)
-	if !ok {
-		return s.nak(req, c, "address not available")
+	host, v, why := s.pool.admit(c.MAC, f, now)
+	switch v {
+	case verdictIgnore:
+		if f.kind == reqSelecting && !f.ours {
+			s.pool.dropOffer(c.MAC) // the client took another server's offer
+		}
+		return nil, nil
+	case verdictNak:
+		return s.nak(req, c, why)
 	}
+	ip := f.ip
 	lt := s.cfg.Subnet.LeaseTime
 	if host == "" {
-		host = c.Hostname
+		host = clientHostname(c.Hostname)
 	}
 	l := &Lease{IP: ip, MAC: c.MAC, Hostname: host, Expiry: now.Add(lt), State: LeaseBound}
 	r := s.newReply(req, dhcpv4.MessageTypeAck)
@@ -467,7 +472,7 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*re
 	file := s.withBoot(r, c)
 	out, err := s.finish(r, c, s.route(req, c, dhcpv4.MessageTypeAck), file)
 	if err != nil {
-		// Nothing was stored yet; the hold placed by reserve expires.
+		// Nothing was stored yet; the hold placed by admit expires.
 		return nil, err
 	}
 	out.lease, out.failed = l, "dhcpsrv: lease not stored, no ACK sent"

@@ -120,11 +120,11 @@ func startServer(t *testing.T, n *testNet, cfg Config) *Server {
 		if s, err = New(cfg); err != nil {
 			return err
 		}
-		return s.listen()
+		return s.Listen()
 	}))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.serveListening(ctx) }()
+	go func() { done <- s.Serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
@@ -193,7 +193,7 @@ func TestNetnsFullUdhcpcAndPXE(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return s2.listen()
+		return s2.Listen()
 	})
 	assert.ErrorIs(t, err, ErrAlreadyServing)
 }
@@ -297,10 +297,10 @@ func TestNetnsMalformedAndShutdown(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return s.listen()
+		return s.Listen()
 	}))
 	done := make(chan error, 1)
-	go func() { done <- s.serveListening(context.Background()) }()
+	go func() { done <- s.Serve(context.Background()) }()
 
 	var c *net.UDPConn
 	require.NoError(t, inNetns(t, n.cliNS, func() error {
@@ -330,7 +330,7 @@ func TestNetnsMalformedAndShutdown(t *testing.T) {
 	defer cancel()
 	require.NoError(t, s.Shutdown(ctx))
 	assert.ErrorIs(t, <-done, ErrServerClosed)
-	assert.Contains(t, logs.String(), "malformed packet dropped")
+	assert.Contains(t, logs.String(), "count.malformed=1")
 }
 
 type lockedWriter struct {
@@ -390,8 +390,171 @@ func TestNetnsProxyBesideDHCPServer(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		return s.listen()
+		return s.Listen()
 	})
 	assert.ErrorIs(t, err, ErrAlreadyServing)
 	assert.ErrorContains(t, err, "bind-interfaces")
+}
+
+// The attack of one MAC on the pool, end to end over a veth pair: crafted
+// DISCOVER retransmissions get one address, crafted REQUESTs for five
+// addresses bind at most one.
+func TestNetnsOneAddressPerMAC(t *testing.T) {
+	requireRoot(t)
+	n := newTestNet(t)
+	s := startServer(t, n, Config{Mode: ModeFull, LeaseFile: filepath.Join(t.TempDir(), "leases")})
+	exchangeAs := func(mac net.HardwareAddr, msgs []*dhcpv4.DHCPv4) []*dhcpv4.DHCPv4 {
+		t.Helper()
+		var c *nclient4.Client
+		require.NoError(t, inNetns(t, n.cliNS, func() error {
+			var err error
+			c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(1), nclient4.WithHWAddr(mac))
+			return err
+		}))
+		defer c.Close()
+		var out []*dhcpv4.DHCPv4
+		for _, m := range msgs {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			resp, err := c.SendAndRead(ctx, nclient4.DefaultServers, m, nil)
+			cancel()
+			require.NoError(t, err)
+			out = append(out, resp)
+		}
+		return out
+	}
+	countBound := func(mac net.HardwareAddr) int {
+		k := 0
+		for _, l := range s.Leases() {
+			if l.MAC.String() == mac.String() && l.State == LeaseBound {
+				k++
+			}
+		}
+		return k
+	}
+
+	// Five retransmitted DISCOVERs: one address, offered five times.
+	mac := mustMAC("52:54:00:aa:00:01")
+	var discs []*dhcpv4.DHCPv4
+	for i := range 5 {
+		discs = append(discs, withXID(plainDiscover(mac), i))
+	}
+	offers := exchangeAs(mac, discs)
+	for _, o := range offers {
+		assert.Equal(t, dhcpv4.MessageTypeOffer, o.MessageType())
+		assert.Equal(t, offers[0].YourIPAddr.String(), o.YourIPAddr.String())
+	}
+	held, bound := addressesOf(s, mac)
+	assert.Equal(t, 1, held)
+	assert.Zero(t, bound)
+
+	// The same MAC asking for five other addresses: five NAKs, still one.
+	var reqs []*dhcpv4.DHCPv4
+	for i := range 5 {
+		reqs = append(reqs, withXID(asRequest(plainDiscover(mac), netipAddr("10.231.0.1"), netipAddr(fmt.Sprintf("10.231.0.%d", 150+i))), 10+i))
+	}
+	for _, a := range exchangeAs(mac, reqs) {
+		assert.Equal(t, dhcpv4.MessageTypeNak, a.MessageType())
+	}
+	held, bound = addressesOf(s, mac)
+	assert.Equal(t, [2]int{1, 0}, [2]int{held, bound})
+
+	// A MAC the server never saw, REQUESTing five addresses (INIT-REBOOT):
+	// one ACK, four NAKs, one lease.
+	mac2 := mustMAC("52:54:00:aa:00:02")
+	reqs = nil
+	for i := range 5 {
+		reqs = append(reqs, withXID(asRequest(plainDiscover(mac2), netip.Addr{}, netipAddr(fmt.Sprintf("10.231.0.%d", 160+i))), 20+i))
+	}
+	acks := 0
+	for _, a := range exchangeAs(mac2, reqs) {
+		if a.MessageType() == dhcpv4.MessageTypeAck {
+			acks++
+		}
+	}
+	assert.Equal(t, 1, acks)
+	assert.Equal(t, 1, countBound(mac2))
+	assert.Zero(t, countBound(mac))
+}
+
+// Listen reports a taken interface before anything is announced; Serve
+// then answers on the sockets Listen opened, and Serve alone still listens
+// by itself.
+func TestNetnsListen(t *testing.T) {
+	requireRoot(t)
+	n := newTestNet(t)
+	newIn := func(mode Mode) (*Server, error) {
+		var s *Server
+		err := inNetns(t, n.srvNS, func() error {
+			var err error
+			if s, err = New(Config{Interface: n.srvIf, Mode: mode}); err != nil {
+				return err
+			}
+			return s.Listen()
+		})
+		return s, err
+	}
+	s1, err := newIn(ModeProxy)
+	require.NoError(t, err)
+	assert.Error(t, s1.Listen(), "a second Listen")
+
+	_, err = newIn(ModeProxy)
+	assert.ErrorIs(t, err, ErrAlreadyServing, "a second server on the interface")
+
+	done := make(chan error, 1)
+	go func() { done <- s1.Serve(context.Background()) }()
+	discoverPXE := func() (*dhcpv4.DHCPv4, error) {
+		var c *nclient4.Client
+		require.NoError(t, inNetns(t, n.cliNS, func() error {
+			var err error
+			c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(time.Second), nclient4.WithRetry(3), nclient4.WithHWAddr(mustMAC("52:54:00:12:34:56")))
+			return err
+		}))
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return c.DiscoverOffer(ctx, pxeMods(t, recordedClients[0])...)
+	}
+	offer, err := discoverPXE()
+	require.NoError(t, err, "Serve after Listen answers")
+	assert.Equal(t, "grubx64.efi", offer.BootFileName)
+	assert.Error(t, s1.Serve(context.Background()), "Serve twice")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s1.Shutdown(ctx))
+	assert.ErrorIs(t, <-done, ErrServerClosed)
+
+	// The lock went with the sockets. A server that listened and never
+	// served shuts down at once, releasing them too.
+	s2, err := newIn(ModeProxy)
+	require.NoError(t, err)
+	require.NoError(t, s2.Shutdown(ctx))
+	assert.ErrorIs(t, s2.Listen(), ErrServerClosed)
+	assert.ErrorIs(t, s2.Serve(ctx), ErrServerClosed)
+
+	// Serve without Listen opens the sockets itself, as before.
+	s3, err := New(Config{Interface: n.srvIf, Mode: ModeProxy, ServerIP: netipAddr("10.231.0.1")})
+	require.NoError(t, err)
+	done3 := make(chan error, 1)
+	go func() { done3 <- inNetns(t, n.srvNS, func() error { return s3.Serve(context.Background()) }) }()
+	offer, err = discoverPXE()
+	require.NoError(t, err, "Serve without Listen answers")
+	assert.Equal(t, "grubx64.efi", offer.BootFileName)
+	s4, err := New(Config{Interface: n.srvIf, Mode: ModeProxy, ServerIP: netipAddr("10.231.0.1")})
+	require.NoError(t, err)
+	err = inNetns(t, n.srvNS, func() error { return s4.Serve(context.Background()) })
+	assert.ErrorIs(t, err, ErrAlreadyServing, "Serve alone still refuses a second server")
+	require.NoError(t, s3.Shutdown(ctx))
+	assert.ErrorIs(t, <-done3, ErrServerClosed)
+}
+
+func TestListenModeOff(t *testing.T) {
+	s, err := New(Config{Mode: ModeOff})
+	require.NoError(t, err)
+	require.NoError(t, s.Listen(), "nothing to open")
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background()) }()
+	require.NoError(t, s.Shutdown(context.Background()))
+	assert.ErrorIs(t, <-done, ErrServerClosed)
+	assert.ErrorIs(t, s.Listen(), ErrServerClosed)
 }

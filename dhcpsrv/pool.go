@@ -135,6 +135,12 @@ type poolEntry struct {
 
 // pool is the in-memory allocator of full mode; the LeaseStore is its
 // durable copy.
+//
+// A MAC holds at most one address at a time besides its reservation: one
+// bound lease (byMAC) or one pending offer (offers), never several. Without
+// that, every retransmitted DISCOVER would set a new address aside for a
+// minute and every REQUEST for another address would bind it for a lease
+// time, so one client could drain the pool.
 type pool struct {
 	net      Subnet
 	first    uint32
@@ -144,7 +150,11 @@ type pool struct {
 	byMAC    map[string]netip.Addr
 	resByMAC map[string]Reservation
 	resByIP  map[netip.Addr]string
-	cursor   uint32
+	// offers maps a MAC to the address held for it (see hold). Every entry
+	// k -> ip has byIP[ip].holdMAC == k, so the map never outgrows byIP,
+	// which is bounded by the subnet.
+	offers map[string]netip.Addr
+	cursor uint32
 }
 
 func u32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
@@ -156,7 +166,7 @@ func addrU32(v uint32) netip.Addr {
 
 func newPool(n Subnet, leases []Lease) *pool {
 	p := &pool{net: n, first: u32(n.First), size: u32(n.Last) - u32(n.First) + 1,
-		byIP: map[netip.Addr]*poolEntry{}, byMAC: map[string]netip.Addr{},
+		byIP: map[netip.Addr]*poolEntry{}, byMAC: map[string]netip.Addr{}, offers: map[string]netip.Addr{},
 		resByMAC: map[string]Reservation{}, resByIP: map[netip.Addr]string{}}
 	for _, r := range n.Reservations {
 		p.resByMAC[string(r.MAC)] = r
@@ -210,9 +220,11 @@ func (p *pool) usableBy(ip netip.Addr, mac string, now time.Time) bool {
 	}
 }
 
-// choose picks the address to offer: reservation, the client's previous
-// address, the requested one, then the next free one. It holds the choice
-// for offerHold.
+// choose picks the address to offer: reservation, the client's current or
+// previous address, the address already offered to it (a retransmitted
+// DISCOVER gets the same answer), the requested one, then the next free one.
+// It holds the choice for offerHold, which releases any other address held
+// for the MAC.
 func (p *pool) choose(mac net.HardwareAddr, requested netip.Addr, now time.Time) (netip.Addr, string, error) {
 	k := string(mac)
 	p.mu.Lock()
@@ -222,6 +234,9 @@ func (p *pool) choose(mac net.HardwareAddr, requested netip.Addr, now time.Time)
 	}
 	ip, ok := p.byMAC[k]
 	if !(ok && p.usableBy(ip, k, now)) {
+		ip, ok = p.offered(k, now)
+	}
+	if !ok {
 		ip, ok = requested, requested.IsValid() && p.usableBy(requested, k, now)
 	}
 	if !ok {
@@ -232,6 +247,47 @@ func (p *pool) choose(mac net.HardwareAddr, requested netip.Addr, now time.Time)
 	}
 	p.hold(ip, k, now)
 	return ip, "", nil
+}
+
+// offered returns the address held for MAC k by a pending offer, if the
+// hold still runs and the address is still usable by k. Caller holds p.mu.
+func (p *pool) offered(k string, now time.Time) (netip.Addr, bool) {
+	ip, ok := p.offers[k]
+	if !ok {
+		return netip.Addr{}, false
+	}
+	e := p.byIP[ip]
+	if e == nil || e.holdMAC != k || !now.Before(e.holdExpiry) || !p.usableBy(ip, k, now) {
+		return netip.Addr{}, false
+	}
+	return ip, true
+}
+
+// bound returns the unexpired bound lease of MAC k. Caller holds p.mu.
+func (p *pool) bound(k string, now time.Time) (netip.Addr, bool) {
+	ip, ok := p.byMAC[k]
+	if !ok {
+		return netip.Addr{}, false
+	}
+	e := p.byIP[ip]
+	if e == nil || string(e.lease.MAC) != k || e.lease.State != LeaseBound || !now.Before(e.lease.Expiry) {
+		return netip.Addr{}, false
+	}
+	return ip, true
+}
+
+// held is the one address the server associates with MAC k: its
+// reservation, else its bound lease, else its pending offer; the zero Addr
+// when there is none. Caller holds p.mu.
+func (p *pool) held(k string, now time.Time) netip.Addr {
+	if r, ok := p.resByMAC[k]; ok {
+		return r.IP
+	}
+	if ip, ok := p.bound(k, now); ok {
+		return ip
+	}
+	ip, _ := p.offered(k, now)
+	return ip
 }
 
 // nextFree scans from a rotating cursor, so addresses are reused as late as
@@ -248,13 +304,44 @@ func (p *pool) nextFree(k string, now time.Time) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// hold sets ip aside for MAC k for offerHold and releases whatever else
+// was held for k: one pending offer per MAC. Caller holds p.mu.
 func (p *pool) hold(ip netip.Addr, k string, now time.Time) {
+	if old, ok := p.offers[k]; ok && old != ip {
+		p.unhold(old, k)
+	}
 	e := p.byIP[ip]
 	if e == nil {
 		e = &poolEntry{}
 		p.byIP[ip] = e
 	}
+	if e.holdMAC != "" && e.holdMAC != k {
+		// An expired hold of another MAC (usableBy let k have ip).
+		p.unhold(ip, e.holdMAC)
+	}
 	e.holdMAC, e.holdExpiry = k, now.Add(offerHold)
+	p.offers[k] = ip
+}
+
+// unhold drops the hold of MAC k on ip, if k holds it. Caller holds p.mu.
+func (p *pool) unhold(ip netip.Addr, k string) {
+	if e := p.byIP[ip]; e != nil && e.holdMAC == k {
+		e.holdMAC, e.holdExpiry = "", time.Time{}
+	}
+	if p.offers[k] == ip {
+		delete(p.offers, k)
+	}
+}
+
+// dropOffer releases the pending offer of mac, e.g. when its REQUEST shows
+// it chose another server. A bound lease is not touched.
+func (p *pool) dropOffer(mac net.HardwareAddr) {
+	k := string(mac)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ip, ok := p.offers[k]; ok {
+		p.unhold(ip, k)
+	}
 }
 
 // markConflict quarantines an address a conflict probe found in use.
@@ -262,21 +349,28 @@ func (p *pool) markConflict(ip netip.Addr, now time.Time, d time.Duration) Lease
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	l := Lease{IP: ip, State: LeaseDeclined, Expiry: now.Add(d)}
+	if e := p.byIP[ip]; e != nil && e.holdMAC != "" {
+		p.unhold(ip, e.holdMAC)
+	}
 	p.byIP[ip] = &poolEntry{lease: l}
 	return l
 }
 
-// reserve checks that mac may take ip and holds it while the lease is
-// written; the caller commits after the store succeeded.
-func (p *pool) reserve(mac net.HardwareAddr, ip netip.Addr, now time.Time) (string, bool) {
+// admit decides a REQUEST (see decideRequest) against the pool state and,
+// when it is to be ACKed, holds f.ip for mac while the lease is written; the
+// caller commits after the store succeeded. It returns the reserved host
+// name of mac, if any.
+func (p *pool) admit(mac net.HardwareAddr, f requestFacts, now time.Time) (host string, v verdict, why string) {
 	k := string(mac)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.usableBy(ip, k, now) {
-		return "", false
+	f.held = p.held(k, now)
+	f.free = f.ip.IsValid() && p.usableBy(f.ip, k, now)
+	if v, why = decideRequest(f); v != verdictAck {
+		return "", v, why
 	}
-	p.hold(ip, k, now)
-	return p.resByMAC[k].Hostname, true
+	p.hold(f.ip, k, now)
+	return p.resByMAC[k].Hostname, verdictAck, ""
 }
 
 func (p *pool) commit(l Lease) {
@@ -287,7 +381,10 @@ func (p *pool) commit(l Lease) {
 		e = &poolEntry{}
 		p.byIP[l.IP] = e
 	}
-	e.lease, e.holdMAC = l, ""
+	if e.holdMAC != "" {
+		p.unhold(l.IP, e.holdMAC)
+	}
+	e.lease = l
 	if len(l.MAC) > 0 {
 		if l.State == LeaseDeclined {
 			delete(p.byMAC, string(l.MAC))

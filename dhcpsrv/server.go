@@ -140,7 +140,10 @@ type Config struct {
 	// from one MAC (burst 4× that). Default 10; negative disables.
 	RatePerMAC float64
 
-	// Logger receives logs; nil means silent.
+	// Logger receives logs; nil means silent. Requests dropped, NAKed or
+	// left unanswered are not logged one by one but counted per reason
+	// and summarised in one line per minute at most (Warn, or Debug when
+	// only malformed packets and NAKs were counted).
 	Logger *slog.Logger
 	// OnEvent, if set, is called synchronously for every message handled.
 	// It must be quick.
@@ -160,6 +163,9 @@ type Server struct {
 	owned bool // store opened by us
 	rate  *rateLimiter
 	now   func() time.Time
+	// problems summarises requests without a normal answer; never one
+	// log line per packet.
+	problems *problemLog
 
 	// Option values every reply carries, encoded once.
 	serverID           []byte
@@ -168,6 +174,7 @@ type Server struct {
 	mu       sync.Mutex
 	conns    []*net.UDPConn
 	locks    []net.Conn
+	serving  bool // Serve was called
 	closed   bool
 	shutdown chan struct{}
 	wg       sync.WaitGroup
@@ -186,6 +193,7 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.problems = newProblemLog(s.log, problemInterval)
 	if mode == ModeOff {
 		return s, nil
 	}
@@ -289,12 +297,57 @@ type packet struct {
 	req  *dhcpv4.DHCPv4
 }
 
-// Serve listens on the interface (ports 67 and, in proxy mode or for
-// PXE boot-server requests, 4011) and answers until ctx ends or Shutdown is
-// called. It returns ErrServerClosed after Shutdown and ctx.Err() when ctx
-// ends; a second server on the same interface and port gets
-// ErrAlreadyServing.
+// Listen opens the server's sockets (ports 67 and 4011, bound to the
+// interface) and takes its instance lock, without answering anything yet.
+// It is the net.Listen half of Serve: a caller that announces "serving"
+// calls Listen first, so that a port held by another program or a second
+// server on the same interface (ErrAlreadyServing) is reported before the
+// announcement. Serve then answers on these sockets; Shutdown closes them
+// even if Serve never ran. Listen after Shutdown returns ErrServerClosed,
+// and a second Listen, or Listen after Serve, returns an error. In ModeOff
+// it opens nothing and returns nil.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrServerClosed
+	}
+	if len(s.conns) > 0 || s.serving {
+		return errors.New("dhcpsrv: already listening")
+	}
+	if s.cfg.Mode == ModeOff {
+		return nil
+	}
+	return s.listenLocked()
+}
+
+// Serve answers on the interface until ctx ends or Shutdown is called. It
+// uses the sockets opened by Listen, or opens them itself when Listen was
+// not called (a second server on the same interface and port then gets
+// ErrAlreadyServing from Serve). It returns ErrServerClosed after Shutdown
+// and ctx.Err() when ctx ends. Serve may be called once.
 func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrServerClosed
+	}
+	if s.serving {
+		s.mu.Unlock()
+		return errors.New("dhcpsrv: Serve called twice")
+	}
+	if s.cfg.Mode != ModeOff && len(s.conns) == 0 {
+		if err := s.listenLocked(); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+	}
+	s.serving = true
+	// Counted under s.mu, before Shutdown can see closed==false and wait.
+	s.wg.Add(1)
+	conns := s.conns
+	s.mu.Unlock()
+	defer s.wg.Done()
 	if s.cfg.Mode == ModeOff {
 		select {
 		case <-ctx.Done():
@@ -303,19 +356,11 @@ func (s *Server) Serve(ctx context.Context) error {
 			return ErrServerClosed
 		}
 	}
-	if err := s.listen(); err != nil {
-		return err
-	}
-	return s.serveListening(ctx)
+	return s.serveConns(ctx, conns)
 }
 
-// serveListening runs the loop over sockets opened by listen, which
-// counted it in s.wg.
-func (s *Server) serveListening(ctx context.Context) error {
-	defer s.wg.Done()
-	s.mu.Lock()
-	conns := s.conns
-	s.mu.Unlock()
+// serveConns runs the loop over the sockets opened by listenLocked.
+func (s *Server) serveConns(ctx context.Context, conns []*net.UDPConn) error {
 	queue := make(chan packet, s.cfg.Queue)
 	var workers sync.WaitGroup
 	for i := 0; i < s.cfg.Workers; i++ {
@@ -343,6 +388,24 @@ func (s *Server) serveListening(ctx context.Context) error {
 			}()
 		}
 	}
+	// The problem summary of a flood that stopped is written within an
+	// interval, without waiting for the next problem.
+	stopTick := make(chan struct{})
+	var ticker sync.WaitGroup
+	ticker.Add(1)
+	go func() {
+		defer ticker.Done()
+		t := time.NewTicker(s.problems.every / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				s.problems.tick(s.now())
+			case <-stopTick:
+				return
+			}
+		}
+	}()
 	s.log.Info("dhcp serving", "iface", s.cfg.Interface, "mode", s.cfg.Mode, "server_ip", s.cfg.ServerIP)
 	var err error
 	select {
@@ -356,11 +419,13 @@ func (s *Server) serveListening(ctx context.Context) error {
 	close(queue)
 	workers.Wait()
 	s.pending.Wait()
+	close(stopTick)
+	ticker.Wait()
+	s.problems.flush(s.now())
 	return err
 }
 
-// readLoop receives and decodes packets; it answers them itself unless the
-// answer may block (see mayBlock), which is left to the worker pool.
+// readLoop receives packets and hands each to receive.
 func (s *Server) readLoop(ctx context.Context, c *net.UDPConn, port int, queue chan<- packet) {
 	buf := make([]byte, 1500)
 	for {
@@ -369,24 +434,31 @@ func (s *Server) readLoop(ctx context.Context, c *net.UDPConn, port int, queue c
 			return
 		}
 		// The decoded message copies what it keeps, so buf is free again.
-		req, err := dhcpv4.FromBytes(buf[:n])
-		if err != nil {
-			s.log.Debug("dhcp malformed packet dropped", "src", src, "err", err)
-			continue
-		}
-		if s.rate != nil && len(req.ClientHWAddr) > 0 && !s.rate.allow(string(req.ClientHWAddr), s.now()) {
-			s.log.Debug("dhcp rate limit", "mac", req.ClientHWAddr)
-			continue
-		}
-		if !s.mayBlock(req, port) {
-			s.serveOne(ctx, c, port, src, req, false)
-			continue
-		}
-		select {
-		case queue <- packet{conn: c, port: port, src: src, req: req}:
-		default:
-			s.log.Debug("dhcp queue full, packet dropped", "src", src)
-		}
+		s.receive(ctx, c, port, src, buf[:n], queue)
+	}
+}
+
+// receive decodes one datagram and answers it, unless it is malformed or
+// over its MAC's rate; an answer that may block (see mayBlock) is left to
+// the worker pool.
+func (s *Server) receive(ctx context.Context, c packetWriter, port int, src netip.AddrPort, b []byte, queue chan<- packet) {
+	req, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		s.problems.add(s.now(), reasonMalformed, src.String(), err)
+		return
+	}
+	if s.rate != nil && len(req.ClientHWAddr) > 0 && !s.rate.allow(string(req.ClientHWAddr), s.now()) {
+		s.problems.add(s.now(), reasonRateLimited, req.ClientHWAddr.String(), nil)
+		return
+	}
+	if !s.mayBlock(req, port) {
+		s.serveOne(ctx, c, port, src, req, false)
+		return
+	}
+	select {
+	case queue <- packet{conn: c, port: port, src: src, req: req}:
+	default:
+		s.problems.add(s.now(), reasonQueueFull, req.ClientHWAddr.String(), nil)
 	}
 }
 
@@ -418,17 +490,9 @@ func (s *Server) mayBlock(req *dhcpv4.DHCPv4, port int) bool {
 	return false
 }
 
-// listen opens the sockets. Split from Serve so that tests can open them
-// inside another network namespace.
-func (s *Server) listen() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return ErrServerClosed
-	}
-	if len(s.conns) > 0 {
-		return errors.New("dhcpsrv: Serve called twice")
-	}
+// listenLocked opens the sockets and takes the instance locks. Caller
+// holds s.mu.
+func (s *Server) listenLocked() error {
 	ports := []int{s.cfg.Port, s.cfg.ProxyPort}
 	for _, port := range ports {
 		lock, err := instanceLock(s.cfg.Interface, port)
@@ -448,8 +512,6 @@ func (s *Server) listen() error {
 		}
 		s.conns = append(s.conns, c)
 	}
-	// Counted under s.mu, before Shutdown can see closed==false and wait.
-	s.wg.Add(1)
 	return nil
 }
 
@@ -558,7 +620,7 @@ func (s *Server) serveOne(ctx context.Context, conn packetWriter, port int, src 
 		out, err = s.prepare(ctx, req, port, src)
 	}
 	if err != nil {
-		s.logUnanswered(ctx, req, err)
+		s.logUnanswered(req, err)
 		return
 	}
 	if out == nil {
@@ -569,7 +631,7 @@ func (s *Server) serveOne(ctx context.Context, conn packetWriter, port int, src 
 		s.store.(asyncStore).putAsync(*out.lease, func(err error) {
 			defer s.pending.Done()
 			if err != nil {
-				s.logUnanswered(ctx, req, fmt.Errorf("%s: %w", out.failed, err))
+				s.logUnanswered(req, fmt.Errorf("%s: %w", out.failed, err))
 				return
 			}
 			out.commit()
@@ -580,12 +642,10 @@ func (s *Server) serveOne(ctx context.Context, conn packetWriter, port int, src 
 	s.send(conn, out)
 }
 
-func (s *Server) logUnanswered(ctx context.Context, req *dhcpv4.DHCPv4, err error) {
-	lvl := slog.LevelWarn
-	if errors.Is(err, ErrMalformed) {
-		lvl = slog.LevelDebug
-	}
-	s.log.Log(ctx, lvl, "dhcp request not answered", "mac", req.ClientHWAddr, "err", err)
+// logUnanswered counts a request left unanswered by err in the problem
+// summary.
+func (s *Server) logUnanswered(req *dhcpv4.DHCPv4, err error) {
+	s.problems.add(s.now(), reasonOf(err), req.ClientHWAddr.String(), err)
 }
 
 // send writes an answer (none for a stored DECLINE or RELEASE) and reports
@@ -595,11 +655,11 @@ func (s *Server) send(conn packetWriter, out *reply) {
 		return
 	}
 	if _, err := conn.WriteToUDPAddrPort(out.bytes, out.dst); err != nil {
-		s.log.Warn("dhcp send failed", "dst", out.dst, "err", err)
+		s.problems.add(s.now(), reasonSendFailed, out.ev.MAC.String()+" to "+out.dst.String(), err)
 		return
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.Debug("dhcp sent", "type", out.ev.Type, "mac", out.ev.MAC, "ip", out.ev.IP, "dst", out.dst, "file", out.ev.BootFile)
+		s.log.Debug("dhcp sent", "type", out.ev.Type, macAttr(out.ev.MAC), "ip", out.ev.IP, "dst", out.dst, "file", out.ev.BootFile)
 	}
 	s.emit(out.ev)
 }
