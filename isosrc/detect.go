@@ -288,11 +288,15 @@ func findEFI(fsys fs.FS, d *Distro) {
 		return
 	}
 	if e, ok := fsys.(interface{ EFIFS() (fs.FS, error) }); ok {
-		if efi, err := e.EFIFS(); err == nil {
+		efi, err := e.EFIFS()
+		switch {
+		case err == nil:
 			if s, g := look(efi); s != "" || g != "" {
 				d.Shim, d.GRUB, d.EFISource = s, g, EFIFromElTorito
 				return
 			}
+		case !errors.Is(err, ErrNoBootImage):
+			d.Warnings = append(d.Warnings, "El Torito "+strings.TrimPrefix(err.Error(), "isosrc: ")+": image ignored")
 		}
 	}
 	d.Warnings = append(d.Warnings, "no UEFI boot loader (shim/GRUB) found in the tree or the El Torito image: UEFI clients need one from elsewhere")

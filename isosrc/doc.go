@@ -11,8 +11,8 @@
 // FileServerFS's buffered copies.
 //
 // go-diskfs is the ISO 9660 reader of record: it must accept the volume
-// (and it reads the FAT file system of the UEFI boot image). The index
-// itself comes from isosrc's own bounded reader of the directory records,
+// (what it reads there is bounded first). The index itself comes from
+// isosrc's own bounded reader of the directory records,
 // because go-diskfs v1.9 loses leading dots of Rock Ridge names
 // (".treeinfo"), does not follow symbolic links ("dists/stable",
 // "debian -> ."), cuts multi-extent files over 4 GiB, lists wrong
@@ -24,11 +24,18 @@
 //
 // Images are untrusted input: every size, count, depth and loop is bounded
 // (see Limits), a damaged image gives an error wrapping ErrBadImage, and a
-// fault inside a library call is recovered into such an error.
+// fault inside a library call is recovered into such an error. An image
+// shorter than the volume it declares (an interrupted download) is refused
+// with ErrTruncated. Open accepts only regular files and block devices and
+// never blocks on opening (a named pipe gives ErrFileType).
 //
 // BootImages reads the El Torito boot catalog (BIOS and UEFI entries) and
 // EFIFS opens the UEFI FAT image, for images whose tree lacks
-// EFI/BOOT/BOOTX64.EFI and grubx64.efi.
+// EFI/BOOT/BOOTX64.EFI and grubx64.efi. The FAT file system is read by
+// isosrc's own reader, not go-diskfs's, which follows cluster chains
+// without a bound (a looping chain made it allocate gigabytes): each
+// cluster may belong to one chain only, so loops and cross-linked chains
+// are refused, and directories are bounded like the ISO's.
 //
 // Detect reads the installer metadata (.treeinfo in productmd and older
 // form, .discinfo, media.repo, .disk/info, dists/*/Release) of any fs.FS

@@ -6,13 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"path"
-	"strings"
-	"sync"
-
-	"github.com/diskfs/go-diskfs/filesystem/fat12"
-	"github.com/diskfs/go-diskfs/filesystem/fat16"
-	"github.com/diskfs/go-diskfs/filesystem/fat32"
 )
 
 // ErrNoBootImage means the image has no El Torito boot image of the kind
@@ -156,199 +149,24 @@ func parseBootCatalog(buf []byte, imageSize int64) ([]BootImage, error) {
 }
 
 // EFIFS returns the file system inside the first UEFI El Torito boot image
-// (a FAT12, FAT16 or FAT32 image such as images/efiboot.img), read with
-// go-diskfs. Lookups are case-insensitive, as on FAT. It gives
-// ErrNoBootImage when the image has no UEFI entry.
+// (a FAT12, FAT16 or FAT32 image such as images/efiboot.img). It is read by
+// isosrc's own bounded FAT reader and indexed on each call; the result is
+// safe for concurrent use, and its regular files are *File. Lookups are
+// case-insensitive, as on FAT. It gives ErrNoBootImage when the image has
+// no UEFI entry, and an error wrapping ErrBadImage (and ErrLimit for a
+// bound of the Limits given to Open) naming what is wrong when the FAT
+// image is damaged: a looping or cross-linked cluster chain, a cluster out
+// of range, a geometry that does not fit the ISO, an oversize directory.
 func (img *Image) EFIFS() (fs.FS, error) {
 	for _, b := range img.boot {
 		if b.Platform != PlatformEFI {
 			continue
 		}
-		size := fatSize(img.r, b.Offset, img.size)
-		if size < b.Size || size == 0 {
-			size = max(size, b.Size)
+		root, err := readFAT(img.r, b.Offset, img.size-b.Offset, img.lim)
+		if err != nil {
+			return nil, fmt.Errorf("isosrc: UEFI boot image at sector %d: %w", b.LoadRBA, err)
 		}
-		if size < 512 {
-			return nil, fmt.Errorf("%w: UEFI boot image at sector %d is empty", ErrBadImage, b.LoadRBA)
-		}
-		return openFAT(io.NewSectionReader(img.r, b.Offset, size), size)
+		return &fatFS{img: &Image{r: img.r, size: img.size, root: root, lim: img.lim}}, nil
 	}
 	return nil, ErrNoBootImage
-}
-
-// fatSize reads the size a FAT file system declares in its boot sector, 0 if
-// it does not look like one. Catalog sector counts are often 0 or 1 for
-// UEFI images, so the FAT header is the better source.
-func fatSize(r io.ReaderAt, off, imageSize int64) int64 {
-	bs := make([]byte, 512)
-	if _, err := r.ReadAt(bs, off); err != nil {
-		return 0
-	}
-	if bs[510] != 0x55 || bs[511] != 0xAA {
-		return 0
-	}
-	bps := int64(binary.LittleEndian.Uint16(bs[11:13]))
-	total := int64(binary.LittleEndian.Uint16(bs[19:21]))
-	if total == 0 {
-		total = int64(binary.LittleEndian.Uint32(bs[32:36]))
-	}
-	if bps != 512 && bps != 1024 && bps != 2048 && bps != 4096 {
-		return 0
-	}
-	return min(total*bps, imageSize-off)
-}
-
-// openFAT opens a FAT image with go-diskfs, trying FAT12, FAT16 and FAT32.
-func openFAT(r *io.SectionReader, size int64) (fsys fs.FS, err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			fsys, err = nil, fmt.Errorf("%w: FAT reader fault: %v", ErrBadImage, p)
-		}
-	}()
-	st := storage{r}
-	var errs []error
-	if f, err := fat12.Read(st, size, 0, 0); err == nil {
-		return &fatFS{fsys: f, size: size}, nil
-	} else {
-		errs = append(errs, err)
-	}
-	if f, err := fat16.Read(st, size, 0, 0); err == nil {
-		return &fatFS{fsys: f, size: size}, nil
-	} else {
-		errs = append(errs, err)
-	}
-	if f, err := fat32.Read(st, size, 0, 0); err == nil {
-		return &fatFS{fsys: f, size: size}, nil
-	} else {
-		errs = append(errs, err)
-	}
-	return nil, fmt.Errorf("%w: UEFI boot image is not a readable FAT file system: %w", ErrBadImage, errors.Join(errs...))
-}
-
-// fatFS puts case-insensitive lookups and a recover around go-diskfs's FAT
-// reader, which is written for trusted disks. It also refuses files that
-// claim to be larger than the FAT image holding them, since fs.ReadFile
-// allocates what Stat claims.
-type fatFS struct {
-	fsys interface {
-		fs.FS
-		ReadDir(string) ([]fs.DirEntry, error)
-	}
-	size int64
-	// mu serialises every call into go-diskfs's FAT reader, which keeps
-	// per-file-system state and is not documented as safe for concurrent
-	// use; boot loaders are a few MB, so this costs little.
-	mu sync.Mutex
-}
-
-func (f *fatFS) guard(err *error) {
-	if p := recover(); p != nil {
-		*err = fmt.Errorf("%w: FAT reader fault: %v", ErrBadImage, p)
-	}
-}
-
-// canonical maps name onto the stored spelling, component by component.
-func (f *fatFS) canonical(name string) (out string, err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	defer f.guard(&err)
-	if !fs.ValidPath(name) {
-		return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-	}
-	if name == "." {
-		return ".", nil
-	}
-	dir := "."
-	for _, el := range strings.Split(name, "/") {
-		ents, err := f.fsys.ReadDir(dir)
-		if err != nil {
-			return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-		}
-		found := ""
-		for _, e := range ents {
-			if e.Name() == el {
-				found = el
-				break
-			}
-			if found == "" && strings.EqualFold(e.Name(), el) {
-				found = e.Name()
-			}
-		}
-		if found == "" {
-			return "", &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-		}
-		dir = path.Join(dir, found)
-	}
-	return dir, nil
-}
-
-func (f *fatFS) Open(name string) (file fs.File, err error) {
-	c, err := f.canonical(name)
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	defer f.guard(&err)
-	if c == "." {
-		c = "/"
-	}
-	file, err = f.fsys.Open(c)
-	if err != nil {
-		return nil, err
-	}
-	if fi, err := file.Stat(); err != nil || fi.Size() > f.size || fi.Size() < 0 {
-		file.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fmt.Errorf("%w: size larger than the FAT image", ErrBadImage)}
-	}
-	return &fatFile{File: file, fsys: f}, nil
-}
-
-// fatFile keeps the lock and the recover around reads of go-diskfs FAT
-// files.
-type fatFile struct {
-	fs.File
-	fsys *fatFS
-}
-
-func (f *fatFile) Read(p []byte) (n int, err error) {
-	f.fsys.mu.Lock()
-	defer f.fsys.mu.Unlock()
-	defer f.fsys.guard(&err)
-	return f.File.Read(p)
-}
-
-// Seek passes through to go-diskfs's file, which supports it.
-func (f *fatFile) Seek(offset int64, whence int) (n int64, err error) {
-	f.fsys.mu.Lock()
-	defer f.fsys.mu.Unlock()
-	defer f.fsys.guard(&err)
-	s, ok := f.File.(io.Seeker)
-	if !ok {
-		return 0, errors.New("seek not supported")
-	}
-	return s.Seek(offset, whence)
-}
-
-// ReadDir passes directory reads through when the file is a directory.
-func (f *fatFile) ReadDir(n int) (ents []fs.DirEntry, err error) {
-	f.fsys.mu.Lock()
-	defer f.fsys.mu.Unlock()
-	defer f.fsys.guard(&err)
-	d, ok := f.File.(fs.ReadDirFile)
-	if !ok {
-		return nil, errors.New("not a directory")
-	}
-	return d.ReadDir(n)
-}
-
-func (f *fatFS) ReadDir(name string) (ents []fs.DirEntry, err error) {
-	c, err := f.canonical(name)
-	if err != nil {
-		return nil, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	defer f.guard(&err)
-	return f.fsys.ReadDir(c)
 }

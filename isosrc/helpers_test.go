@@ -19,6 +19,7 @@ type tree struct {
 	modes    map[string]os.FileMode
 	efi      map[string]string // files inside a FAT12 EFI boot image (images/efiboot.img)
 	efiKB    int               // size of that image; default 1440
+	efiRaw   []byte            // instead of efi: these bytes are images/efiboot.img
 	bios     bool              // add isolinux/isolinux.bin as El Torito BIOS entry
 	noRR     bool              // no Rock Ridge
 	noJoliet bool
@@ -85,6 +86,15 @@ func buildISO(t testing.TB, tr tree) string {
 		require.NoError(t, os.WriteFile(full, make([]byte, 4096), 0o644))
 		args = append(args, "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
 			"-no-emul-boot", "-boot-load-size", "4", "-boot-info-table")
+	}
+	if tr.efiRaw != nil {
+		img := filepath.Join(root, "images", "efiboot.img")
+		require.NoError(t, os.MkdirAll(filepath.Dir(img), 0o755))
+		require.NoError(t, os.WriteFile(img, tr.efiRaw, 0o644))
+		if tr.bios {
+			args = append(args, "-eltorito-alt-boot")
+		}
+		args = append(args, "-e", "images/efiboot.img", "-no-emul-boot")
 	}
 	if tr.efi != nil {
 		needTool(t, "mkfs.vfat", "mcopy", "mmd")

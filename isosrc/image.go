@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/diskfs/go-diskfs/filesystem/iso9660"
@@ -31,6 +32,15 @@ var (
 	// ErrSymlinkLoop means symbolic links did not resolve within
 	// maxSymlinkHops steps.
 	ErrSymlinkLoop = errors.New("isosrc: too many levels of symbolic links")
+	// ErrTruncated means the file is shorter than the volume its primary
+	// volume descriptor declares, as after an interrupted download; it
+	// also wraps ErrBadImage.
+	ErrTruncated = errors.New("isosrc: image is truncated")
+	// ErrFileType means a path given to Open or OpenNetboot names a file
+	// of a type that cannot hold an image (a named pipe, a socket, a
+	// character device, a directory where a file is needed). The error is
+	// an *fs.PathError naming the type found.
+	ErrFileType = errors.New("isosrc: wrong type of file")
 )
 
 const maxSymlinkHops = 40
@@ -38,6 +48,8 @@ const maxSymlinkHops = 40
 // Limits bounds the work and memory spent indexing an untrusted image.
 // The zero value means the defaults, which are far above any distribution
 // DVD (a RHEL 9 DVD has about 12,000 entries and 3 MB of directories).
+// The same bounds apply, separately, to the UEFI boot image's FAT file
+// system (Image.EFIFS).
 type Limits struct {
 	// MaxEntries is the most files, directories and links indexed.
 	// Default 200,000 (about 40 MB of index).
@@ -99,6 +111,7 @@ type Image struct {
 	closer io.Closer
 	file   *os.File // set by Open; lets Handler use sendfile
 	size   int64
+	lim    Limits // with defaults applied; also bounds EFIFS
 
 	root     *node
 	label    string
@@ -109,36 +122,107 @@ type Image struct {
 	byOffset map[int64]*located // extent start -> file, for boot images
 }
 
-// Open opens the ISO image file at path read-only and indexes it. It needs
-// no privileges beyond read permission on the file.
+// Open opens the ISO image file at path read-only and indexes it with the
+// default Limits. It needs no privileges beyond read permission on the
+// file. Only a regular file or a block device (an ISO can be /dev/sr0) is
+// accepted; anything else gives an error wrapping ErrFileType, and opening
+// never blocks, even on a named pipe.
 func Open(path string) (*Image, error) {
-	f, err := os.Open(path)
+	return OpenWithLimits(path, Limits{})
+}
+
+// OpenWithLimits is Open with the given limits (see OpenReader).
+func OpenWithLimits(path string, lim Limits) (*Image, error) {
+	f, st, err := openNonblock(path, func(m fs.FileMode) bool { return m.IsRegular() || isBlockDevice(m) }, "a regular file or block device")
 	if err != nil {
 		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if !st.Mode().IsRegular() && st.Mode()&fs.ModeDevice == 0 {
-		f.Close()
-		return nil, fmt.Errorf("isosrc: %s: not a regular file", path)
 	}
 	size := st.Size()
-	if st.Mode()&fs.ModeDevice != 0 {
+	if isBlockDevice(st.Mode()) {
 		if size, err = f.Seek(0, io.SeekEnd); err != nil {
 			f.Close()
 			return nil, err
 		}
 	}
-	img, err := OpenReader(f, size, Limits{})
+	img, err := OpenReader(f, size, lim)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	img.closer, img.file = f, f
 	return img, nil
+}
+
+func isBlockDevice(m fs.FileMode) bool {
+	return m&fs.ModeDevice != 0 && m&fs.ModeCharDevice == 0
+}
+
+// fileKind names a file type for errors.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m.IsDir():
+		return "directory"
+	case m.IsRegular():
+		return "regular file"
+	}
+	return "irregular file"
+}
+
+// fileTypeError is the error for a path of the wrong type; errors.Is
+// matches ErrFileType.
+type fileTypeError struct{ kind, want string }
+
+func (e *fileTypeError) Error() string { return "is a " + e.kind + ", not " + e.want }
+
+func (e *fileTypeError) Is(target error) bool { return target == ErrFileType }
+
+// openNonblock opens name read-only for a caller that accepts only the file
+// types ok allows (want names them, for errors). The path is stat'ed first,
+// so that nothing else is even opened (opening some devices has side
+// effects), and then opened with O_NONBLOCK, so that a named pipe swapped
+// in meanwhile cannot block the open; the descriptor's own type is then
+// checked again. O_NONBLOCK is cleared before returning: reads of regular
+// files and block devices block as usual.
+func openNonblock(name string, ok func(fs.FileMode) bool, want string) (*os.File, fs.FileInfo, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok(st.Mode()) {
+		return nil, nil, &fs.PathError{Op: "open", Path: name, Err: &fileTypeError{kind: fileKind(st.Mode()), want: want}}
+	}
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fst, err := f.Stat()
+	switch {
+	case err != nil:
+	case !ok(fst.Mode()):
+		err = &fs.PathError{Op: "open", Path: name, Err: &fileTypeError{kind: fileKind(fst.Mode()), want: want}}
+	case !os.SameFile(st, fst):
+		err = &fs.PathError{Op: "open", Path: name, Err: errors.New("replaced by another file while being opened")}
+	}
+	if err == nil {
+		var rc syscall.RawConn
+		if rc, err = f.SyscallConn(); err == nil {
+			cerr := rc.Control(func(fd uintptr) { err = syscall.SetNonblock(int(fd), false) })
+			err = errors.Join(err, cerr)
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fst, nil
 }
 
 // OpenReader indexes an image held by r (size bytes long) with the given
@@ -152,16 +236,19 @@ func OpenReader(r io.ReaderAt, size int64, lim Limits) (img *Image, err error) {
 		}
 	}()
 	lim = lim.withDefaults()
-	img = &Image{r: r, size: size, byOffset: map[int64]*located{}}
+	img = &Image{r: r, size: size, lim: lim, byOffset: map[int64]*located{}}
 	vol, err := readVolumes(r, size)
 	if err != nil {
 		return nil, err
+	}
+	if want := int64(vol.blocks) * sectorSize; want > size {
+		return nil, fmt.Errorf("%w: %w: the primary volume descriptor declares %d bytes (%d blocks of %d) but the image has only %d bytes", ErrBadImage, ErrTruncated, want, vol.blocks, sectorSize, size)
 	}
 	img.label = vol.label
 	if err := img.index(vol, lim); err != nil {
 		return nil, err
 	}
-	if err := img.checkWithDiskfs(); err != nil {
+	if err := img.checkWithDiskfs(vol.diskfsRoot); err != nil {
 		return nil, err
 	}
 	img.boot, img.bootErr = readBootCatalog(r, size, vol.bootCatalog, vol.hasBootRecord)
@@ -207,6 +294,8 @@ type volumes struct {
 	jolietRoot    []byte // Joliet root record, nil without Joliet
 	bootCatalog   uint32
 	hasBootRecord bool
+	blocks        uint32 // volume space size, in logical blocks
+	diskfsRoot    []byte // root record of the last primary descriptor, the one go-diskfs uses
 }
 
 const maxDescriptors = 64
@@ -243,6 +332,13 @@ func readVolumes(r io.ReaderAt, size int64) (volumes, error) {
 				v.bootCatalog = binary.LittleEndian.Uint32(buf[71:75])
 			}
 		case 1:
+			// go-diskfs reads the path table of every primary and
+			// supplementary descriptor (the last one wins), so each
+			// size is bounded, not only the one used here.
+			if pts := binary.LittleEndian.Uint32(buf[132:136]); int64(pts) > 16<<20 || int64(pts) > size {
+				return v, fmt.Errorf("%w: path table of %d bytes", ErrBadImage, pts)
+			}
+			v.diskfsRoot = bytes.Clone(buf[156:190])
 			if pvd {
 				continue
 			}
@@ -250,17 +346,15 @@ func readVolumes(r io.ReaderAt, size int64) (volumes, error) {
 			if bs := binary.LittleEndian.Uint16(buf[128:130]); bs != sectorSize {
 				return v, fmt.Errorf("%w: logical block size %d, only 2048 is supported", ErrBadImage, bs)
 			}
-			if pts := binary.LittleEndian.Uint32(buf[132:136]); int64(pts) > 16<<20 || int64(pts) > size {
-				return v, fmt.Errorf("%w: path table of %d bytes", ErrBadImage, pts)
-			}
+			v.blocks = binary.LittleEndian.Uint32(buf[80:84])
 			v.label = strings.TrimRight(string(buf[40:72]), " \x00")
 			v.root = bytes.Clone(buf[156:190])
 		case 2:
+			if pts := binary.LittleEndian.Uint32(buf[132:136]); int64(pts) > 16<<20 || int64(pts) > size {
+				return v, fmt.Errorf("%w: supplementary path table of %d bytes", ErrBadImage, pts)
+			}
 			esc := buf[88:91]
 			if esc[0] == '%' && esc[1] == '/' && (esc[2] == '@' || esc[2] == 'C' || esc[2] == 'E') {
-				if pts := binary.LittleEndian.Uint32(buf[132:136]); int64(pts) > 16<<20 || int64(pts) > size {
-					return v, fmt.Errorf("%w: Joliet path table of %d bytes", ErrBadImage, pts)
-				}
 				v.jolietRoot = bytes.Clone(buf[156:190])
 			}
 		case 255:
@@ -555,16 +649,90 @@ func join(dir, name string) string {
 
 // checkWithDiskfs has go-diskfs, the reader of record, read the volume
 // too: an image it cannot read is refused even if our own index succeeded.
-// The volume descriptors were bounded above, so its allocations are bounded.
-func (img *Image) checkWithDiskfs() (err error) {
+// What go-diskfs reads there is bounded first: the volume descriptors and
+// path table sizes by readVolumes, the root's SUSP continuation chain by
+// checkDiskfsSUSP.
+func (img *Image) checkWithDiskfs(diskfsRoot []byte) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("%w: ISO 9660 reader fault: %v", ErrBadImage, p)
 		}
 	}()
+	if err := checkDiskfsSUSP(img.r, img.size, diskfsRoot); err != nil {
+		return err
+	}
 	st := newStorage(img.r, img.size)
 	if _, err := iso9660.Read(st, img.size, 0, 0); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadImage, err)
+	}
+	return nil
+}
+
+// checkDiskfsSUSP bounds what go-diskfs's iso9660.Read does with the first
+// record of the root directory: it parses its system use area and, while
+// the last entry is a CE, reads the continuation area (allocating the
+// length the CE gives) and appends its entries, with no bound; a CE that
+// points at itself made it spin forever. This follows the same chain the
+// same way, at most maxCEHops areas of at most one sector inside the image.
+func checkDiskfsSUSP(r io.ReaderAt, size int64, rootRec []byte) error {
+	if len(rootRec) < 34 {
+		return nil
+	}
+	lba := int64(binary.LittleEndian.Uint32(rootRec[2:6]))
+	if lba*sectorSize+sectorSize > size {
+		return nil // go-diskfs fails to read it
+	}
+	rec := make([]byte, 255)
+	n, _ := r.ReadAt(rec, lba*sectorSize)
+	rec = rec[:n]
+	if len(rec) == 0 || int(rec[0]) < 34 || int(rec[0]) > len(rec) {
+		return nil // go-diskfs refuses or faults (recovered) before any CE
+	}
+	rec = rec[:rec[0]]
+	nameLen := int(rec[32])
+	if nameLen > 1 && nameLen%2 == 0 {
+		nameLen++
+	}
+	if 33+nameLen >= len(rec) {
+		return nil // no system use area
+	}
+	// entry is one system use entry as go-diskfs lists it: only CEs
+	// matter, and only whether the last of the list is one.
+	type entry struct {
+		ce               bool
+		lba, off, length uint32
+	}
+	parse := func(b []byte, out []entry) []entry {
+		for i := 0; i+3 < len(b); {
+			sz := int(b[i+2])
+			if sz < 4 || i+sz > len(b) {
+				break // go-diskfs stops too (or faults, recovered)
+			}
+			e := entry{ce: string(b[i:i+2]) == "CE" && sz == 28}
+			if e.ce {
+				e.lba, e.off, e.length = binary.LittleEndian.Uint32(b[i+4:]), binary.LittleEndian.Uint32(b[i+12:]), binary.LittleEndian.Uint32(b[i+20:])
+			}
+			out = append(out, e)
+			i += sz
+		}
+		return out
+	}
+	list := parse(rec[33+nameLen:], nil)
+	for hops := 0; len(list) > 0 && list[len(list)-1].ce; hops++ {
+		if hops >= maxCEHops {
+			return fmt.Errorf("%w: root directory: system use continuation areas do not end after %d (a loop?)", ErrBadImage, maxCEHops)
+		}
+		c := list[len(list)-1]
+		list = list[:len(list)-1]
+		at := int64(c.lba)*sectorSize + int64(c.off)
+		if c.length > sectorSize || at+int64(c.length) > size {
+			return fmt.Errorf("%w: root directory: continuation area of %d bytes at sector %d offset %d does not fit the image", ErrBadImage, c.length, c.lba, c.off)
+		}
+		area := make([]byte, c.length)
+		if _, err := r.ReadAt(area, at); err != nil {
+			return fmt.Errorf("%w: reading root directory continuation area: %v", ErrBadImage, err)
+		}
+		list = parse(area, list)
 	}
 	return nil
 }

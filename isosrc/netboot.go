@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing/fstest"
 	"time"
@@ -26,15 +27,18 @@ const (
 // images/12/amd64/text from the debian-installer-12-netboot-amd64 package)
 // or the netboot.tar.gz file itself, which is unpacked into memory once.
 // Pass the result to Distro.UseNetboot and serve kernel and initrd from it.
+// Any other kind of path (a named pipe, a device) gives an error wrapping
+// ErrFileType, without blocking; so does opening such a file inside the
+// directory.
 func OpenNetboot(p string) (fs.FS, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return nil, err
 	}
 	if st.IsDir() {
-		return os.DirFS(p), nil
+		return netbootDir{dir: p, fsys: os.DirFS(p)}, nil
 	}
-	f, err := os.Open(p)
+	f, _, err := openNonblock(p, fs.FileMode.IsRegular, "a directory or a regular file")
 	if err != nil {
 		return nil, err
 	}
@@ -130,3 +134,42 @@ func (p *peekReader) Read(b []byte) (int, error) {
 	}
 	return p.r.Read(b)
 }
+
+// netbootDir is os.DirFS(dir) except that opening never blocks: only
+// regular files and directories are opened, with O_NONBLOCK, so that a
+// named pipe in the tree cannot hang a server that reads it.
+type netbootDir struct {
+	dir  string
+	fsys fs.FS // os.DirFS(dir), for the calls that open nothing
+}
+
+var (
+	_ fs.StatFS     = netbootDir{}
+	_ fs.ReadLinkFS = netbootDir{}
+)
+
+// Open opens a regular file or a directory of the tree.
+func (d netbootDir) Open(name string) (fs.File, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
+	}
+	f, _, err := openNonblock(filepath.Join(d.dir, filepath.FromSlash(name)),
+		func(m fs.FileMode) bool { return m.IsRegular() || m.IsDir() }, "a regular file or directory")
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			pe.Path = name // the fs.FS name, as os.DirFS reports it
+		}
+		return nil, err
+	}
+	return f, nil
+}
+
+// Stat describes a file of the tree, following symbolic links.
+func (d netbootDir) Stat(name string) (fs.FileInfo, error) { return fs.Stat(d.fsys, name) }
+
+// Lstat describes a file of the tree without following a final link.
+func (d netbootDir) Lstat(name string) (fs.FileInfo, error) { return fs.Lstat(d.fsys, name) }
+
+// ReadLink returns a symbolic link's target.
+func (d netbootDir) ReadLink(name string) (string, error) { return fs.ReadLink(d.fsys, name) }

@@ -2,6 +2,7 @@ package isosrc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"io"
 	"io/fs"
 	"math/rand/v2"
@@ -68,14 +69,21 @@ func TestMultiExtent(t *testing.T) {
 	assert.NoError(t, err)
 }
 
-// TestTruncatedFile: a file whose data lies past the end of a cut image is
-// refused at Open rather than read short.
+// TestTruncatedFile: a file whose data lies past the end of the image is
+// refused at Open rather than read short. A cut image is refused as a whole
+// (TestTruncatedImage), so this one also has its declared volume size cut,
+// as a broken writer could leave it.
 func TestTruncatedFile(t *testing.T) {
 	p := buildISO(t, tree{files: map[string]string{"small": "x", "zlast": strings.Repeat("z", 100000)}})
 	raw, err := os.ReadFile(p)
 	require.NoError(t, err)
 	off := bytes.LastIndex(raw, []byte(strings.Repeat("z", 2048)))
-	cut := raw[:off]
+	cut := bytes.Clone(raw[:off-off%sectorSize])
+	_, err = OpenReader(bytes.NewReader(cut), int64(len(cut)), Limits{})
+	require.ErrorIs(t, err, ErrTruncated)
+	blocks := uint32(len(cut) / sectorSize)
+	binary.LittleEndian.PutUint32(cut[16*sectorSize+80:], blocks)
+	binary.BigEndian.PutUint32(cut[16*sectorSize+84:], blocks)
 	img, err := OpenReader(bytes.NewReader(cut), int64(len(cut)), Limits{})
 	require.NoError(t, err)
 	_, err = img.Open("zlast")
@@ -243,4 +251,53 @@ func TestLimits(t *testing.T) {
 	}
 	_, err = OpenReader(bytes.NewReader(raw), int64(len(raw)), Limits{})
 	assert.NoError(t, err)
+}
+
+// rootCEISO builds a Rock Ridge image and ends the system use area of the
+// root directory's "." record with a CE entry of the given length that
+// points at itself (a PD padding entry fills the bytes before it).
+func rootCEISO(t *testing.T, length uint32) []byte {
+	raw, err := os.ReadFile(buildISO(t, tree{files: map[string]string{"a": "b"}}))
+	require.NoError(t, err)
+	lba := binary.LittleEndian.Uint32(raw[16*sectorSize+156+2:])
+	rec := raw[int(lba)*sectorSize:]
+	l := int(rec[0])
+	require.Equal(t, "SP", string(rec[34:36]))
+	pad := l - 28 - 41 // after the 7-byte SP entry
+	require.GreaterOrEqual(t, pad, 4)
+	copy(rec[41:], []byte{'P', 'D', byte(pad), 1})
+	ce := rec[l-28 : l]
+	copy(ce, []byte{'C', 'E', 28, 1})
+	for i, v := range []uint32{lba, uint32(l - 28), length} {
+		binary.LittleEndian.PutUint32(ce[4+8*i:], v)
+		binary.BigEndian.PutUint32(ce[8+8*i:], v)
+	}
+	return raw
+}
+
+// TestRootContinuationLoop: go-diskfs follows the root's SUSP continuation
+// chain without a bound (a CE pointing at itself spun forever) and
+// allocates whatever length a CE gives; both are refused before it runs.
+func TestRootContinuationLoop(t *testing.T) {
+	for _, c := range []struct {
+		length uint32
+		want   string
+	}{
+		{28, "continuation areas do not end"},
+		{0xFFFFFFF0, "does not fit the image"},
+	} {
+		raw := rootCEISO(t, c.length)
+		done := make(chan error, 1)
+		go func() {
+			_, err := OpenReader(bytes.NewReader(raw), int64(len(raw)), Limits{})
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, ErrBadImage)
+			assert.Contains(t, err.Error(), c.want)
+		case <-time.After(10 * time.Second):
+			t.Fatal("OpenReader still running after 10 s")
+		}
+	}
 }
