@@ -5,7 +5,9 @@
 //
 // The usual setup serves a directory:
 //
-//	srv := &tftpsrv.Server{Handler: tftpsrv.FileServer(os.DirFS(dir)), Logger: logger}
+//	files, err := tftpsrv.Dir(dir)
+//	...
+//	srv := &tftpsrv.Server{Handler: tftpsrv.FileServer(files), Logger: logger}
 //	go srv.ListenAndServe(":69")
 //	...
 //	srv.Shutdown(ctx)
@@ -27,15 +29,28 @@
 //     for). The UEFI size probe (OACK, then client ERROR 8) is normal and is
 //     not logged as a failure.
 //   - Retransmission after a few measured round-trip times, at most
-//     Timeout (default 1 s), giving up after Timeout × (Retries+1) without
-//     progress; limits on concurrent transfers overall and per client
-//     address.
+//     Timeout (default 1 s), giving up a silent client after Timeout ×
+//     (Retries+1) (5 s by default).
+//   - Limits, because a boot server answers anyone on its segment: at most
+//     MaxTransfers (default 1024) transfers at once and
+//     MaxTransfersPerClient (8) per client address; a client's RFC 2349
+//     timeout is granted up to MaxClientTimeout (6 s) and declined above;
+//     and whatever was negotiated, a transfer that makes no progress for
+//     StallTimeout (15 s) loses its slot, whether its client stopped
+//     acknowledging or a handler or a content Read does not return. (In
+//     the latter case the client is sent an ERROR, and the goroutine stuck
+//     in the call stays until the call returns; the server only stops
+//     counting it.)
 //   - Shutdown(ctx) returns by ctx's deadline even with stalled clients.
 //   - OnEvent reports the start and end of every transfer with bytes,
 //     duration and negotiated sizes, for progress and metrics.
 //
-// os.DirFS follows symbolic links out of the directory; when the tree is not
-// fully trusted, serve root.FS() of an os.OpenRoot(dir) instead.
+// Serve directories with Dir: like tftpd-hpa -s, it reaches nothing outside
+// the directory, symbolic links included, and opens regular files only, so
+// a FIFO or a device node in the tree can neither block nor be touched.
+// os.DirFS, by contrast, follows symbolic links out of the directory, and
+// opening a FIFO through it (or through os.Root.FS) blocks until a writer
+// appears.
 //
 // The protocol engine for netascii transfers is github.com/pin/tftp/v3.
 // Its request intake is not safe to expose (see the comment in

@@ -67,7 +67,9 @@ func startPinEngine(cfg settings) *pinEngine {
 	}
 	e.srv = tftp.NewServer(e.read, nil)
 	e.srv.SetTimeout(cfg.timeout)
-	e.srv.SetRetries(cfg.retries)
+	// Retries lowered, if need be, so that pin/tftp gives up a silent
+	// client within StallTimeout, as the own sender does.
+	e.srv.SetRetries(cfg.pinRetries)
 	e.srv.SetBackoff(func(int) time.Duration { return 0 })
 	// Blksize arrives already capped to config and path MTU.
 	e.srv.SetBlockSizeNegotiation(false)
@@ -107,7 +109,7 @@ func (e *pinEngine) read(key string, rf io.ReaderFrom) error {
 // send runs one lock-step transfer on pin/tftp and waits for its end.
 func (e *pinEngine) send(ctx context.Context, t *transfer, content io.Reader, size int64, neg negotiation) result {
 	job := &pinJob{
-		reader:   &guardedReader{r: content, ctx: ctx},
+		reader:   &guardedReader{r: content, ctx: ctx, touch: t.touch},
 		size:     size,
 		picked:   make(chan struct{}),
 		finished: make(chan struct{}),
@@ -136,6 +138,9 @@ func (e *pinEngine) send(ctx context.Context, t *transfer, content io.Reader, si
 	}
 	if _, unclaimed := e.pending.LoadAndDelete(key); unclaimed {
 		err := error(ErrServerClosed)
+		if cause := context.Cause(ctx); errors.Is(cause, ErrStalled) {
+			return result{err: cause} // the watchdog has answered
+		}
 		if ctx.Err() == nil {
 			err = errors.New("lock-step engine did not take the transfer")
 		}
@@ -169,12 +174,16 @@ func classifyPin(job *pinJob) result {
 	return res
 }
 
-// guardedReader counts bytes, stops on server shutdown, and replaces read
-// errors with a fixed text, because pin/tftp sends a reader's error text to
-// the client. The real error is kept for the log.
+// guardedReader counts bytes, stops on server shutdown or a stall, and
+// replaces read errors with a fixed text, because pin/tftp sends a reader's
+// error text to the client. The real error is kept for the log. Each Read
+// counts as progress of the transfer: pin/tftp reads the next block once the
+// client has acknowledged the previous one (the netascii converter between
+// them buffers less than a block).
 type guardedReader struct {
 	r     io.Reader
 	ctx   context.Context
+	touch func(acked int64)
 	n     int64
 	cause error
 }
@@ -183,8 +192,15 @@ var errReadFailed = errors.New("read error")
 
 func (g *guardedReader) Read(p []byte) (int, error) {
 	if g.ctx.Err() != nil {
+		if cause := context.Cause(g.ctx); errors.Is(cause, ErrStalled) {
+			g.cause = cause
+			return 0, errors.New("transfer timed out")
+		}
 		g.cause = ErrServerClosed
 		return 0, errors.New("server shutting down")
+	}
+	if g.touch != nil {
+		g.touch(g.n)
 	}
 	n, err := g.r.Read(p)
 	g.n += int64(n)

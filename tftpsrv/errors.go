@@ -48,8 +48,16 @@ var (
 	// MaxTransfersPerClient.
 	ErrBusy = errors.New("tftpsrv: too many transfers")
 	// ErrTimeout reports a transfer given up because the client stopped
-	// answering for Timeout × (Retries+1).
+	// answering for Timeout × (Retries+1), or for StallTimeout if that is
+	// shorter.
 	ErrTimeout = errors.New("tftpsrv: client stopped answering")
+	// ErrStalled reports a transfer given up after Server.StallTimeout
+	// without progress while the server itself was waiting: on the
+	// handler, or on a Read of the content. (A client that stops
+	// answering is given up with ErrTimeout, at StallTimeout at the
+	// latest.) The transfer's Request.Context is cancelled with it as the
+	// cause.
+	ErrStalled = errors.New("tftpsrv: transfer stalled")
 	// ErrClientAborted reports a transfer the client ended with an ERROR
 	// packet after data had started.
 	ErrClientAborted = errors.New("tftpsrv: client aborted the transfer")
@@ -72,6 +80,8 @@ func wireError(err error) (ErrorCode, string) {
 		return ErrCodeAccessViolation, "server is read-only"
 	case errors.Is(err, ErrBusy):
 		return ErrCodeNotDefined, "server busy, try again later"
+	case errors.Is(err, ErrStalled):
+		return ErrCodeNotDefined, "transfer timed out"
 	case errors.Is(err, ErrServerClosed):
 		return ErrCodeNotDefined, "server shutting down"
 	default:

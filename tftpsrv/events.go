@@ -43,7 +43,8 @@ type Event struct {
 	// real download. It is normal and Err is nil.
 	Probe bool
 	// Err is nil for success; otherwise it matches ErrTimeout,
-	// ErrClientAborted, ErrBusy, ErrInvalidName, fs.ErrNotExist,
-	// ErrServerClosed, or is the handler's or reader's error.
+	// ErrStalled, ErrClientAborted, ErrBusy, ErrInvalidName,
+	// fs.ErrNotExist, ErrServerClosed, or is the handler's or reader's
+	// error.
 	Err error
 }

@@ -15,9 +15,14 @@ import (
 
 // Serve a directory on the TFTP port until interrupted.
 func ExampleFileServer() {
-	dir := os.TempDir()
+	files, err := tftpsrv.Dir(os.TempDir())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer files.Close()
 	srv := &tftpsrv.Server{
-		Handler: tftpsrv.FileServer(os.DirFS(dir)),
+		Handler: tftpsrv.FileServer(files),
 		Logger:  slog.New(slog.NewTextHandler(os.Stderr, nil)),
 	}
 	go func() {

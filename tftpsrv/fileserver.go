@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// FileHandler serves files from an fs.FS: a directory (os.DirFS, or
-// os.Root.FS to stop symbolic links from leaving the tree), an embed.FS, or
-// an ISO image's file system. Each request opens its own fs.File; files
+// FileHandler serves files from an fs.FS: a directory (Dir, which keeps
+// requests inside it and refuses FIFOs and devices), an embed.FS, or an ISO
+// image's file system. Each request opens its own fs.File; files
 // offering io.ReaderAt are read through a private offset, so transfers of
 // one file share no mutable state.
 type FileHandler struct {
@@ -25,7 +25,7 @@ type FileHandler struct {
 // FileServer returns a handler serving fsys by exact names. It is the usual
 // Server.Handler, or the "/" fallback of a ServeMux:
 //
-//	srv := &tftpsrv.Server{Handler: tftpsrv.FileServer(os.DirFS(dir))}
+//	srv := &tftpsrv.Server{Handler: tftpsrv.FileServer(files)} // files from Dir(dir)
 func FileServer(fsys fs.FS) *FileHandler {
 	return &FileHandler{FS: fsys}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"strings"
 )
@@ -60,8 +61,11 @@ type Request struct {
 	ctx context.Context
 }
 
-// Context is cancelled when the server is closed or shuts down past its
-// deadline.
+// Context is cancelled when the transfer ends, when the server is closed or
+// shuts down past its deadline, and, with cause ErrStalled
+// (context.Cause), when the transfer is given up after
+// Server.StallTimeout without progress. A handler that may wait (on a
+// backend, a lock, a slow disk) should stop waiting once it is done.
 func (r *Request) Context() context.Context {
 	if r.ctx == nil {
 		return context.Background()
@@ -80,6 +84,24 @@ func (r *Request) WithContext(ctx context.Context) *Request {
 	r2 := *r
 	r2.ctx = ctx
 	return &r2
+}
+
+// WithName returns a copy of r asking for another file: Name is name after
+// CleanName, while the context, the addresses and RawName (for logs) are
+// kept and Options is copied, so the handler it is passed to may change it
+// freely. It is how one handler hands a request on under another name (an
+// alias, a per-host file chosen by address, a fallback), as StripPrefix does
+// for prefixes. A name CleanName refuses is an error wrapping
+// ErrInvalidName.
+func (r *Request) WithName(name string) (*Request, error) {
+	clean, err := CleanName(name)
+	if err != nil {
+		return nil, err
+	}
+	r2 := *r
+	r2.Name = clean
+	r2.Options = maps.Clone(r.Options)
+	return &r2, nil
 }
 
 // StripPrefix returns a handler that serves requests by removing prefix

@@ -87,3 +87,23 @@ func TestStripPrefixServes(t *testing.T) {
 	code, _ := errOf(p)
 	assert.Equal(t, ErrCodeFileNotFound, code)
 }
+
+func TestRequestWithName(t *testing.T) {
+	type key struct{}
+	ctx := context.WithValue(context.Background(), key{}, "v")
+	r := (&Request{Name: "grub/grub.cfg", RawName: "/grub/grub.cfg", Options: map[string]string{"tsize": "0"}}).WithContext(ctx)
+
+	r2, err := r.WithName(`\hosts\..\hosts/10.0.0.23.cfg`)
+	require.NoError(t, err)
+	assert.Equal(t, "hosts/10.0.0.23.cfg", r2.Name)
+	assert.Equal(t, "/grub/grub.cfg", r2.RawName, "RawName stays what the client sent")
+	assert.Equal(t, "v", r2.Context().Value(key{}), "the context is kept")
+	r2.Options["blksize"] = "1468"
+	assert.Equal(t, map[string]string{"tsize": "0"}, r.Options, "Options is a copy")
+	assert.Equal(t, "grub/grub.cfg", r.Name, "r is unchanged")
+
+	for _, bad := range []string{"", "/", "../etc/passwd", "a\x00b"} {
+		_, err := r.WithName(bad)
+		assert.ErrorIs(t, err, ErrInvalidName, "%q", bad)
+	}
+}

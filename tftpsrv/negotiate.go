@@ -22,8 +22,9 @@ const (
 
 // optionLimits is what the server allows for one request.
 type optionLimits struct {
-	maxBlock  int // ceiling from config and path MTU
-	maxWindow int
+	maxBlock   int // ceiling from config and path MTU
+	maxWindow  int
+	maxTimeout time.Duration // longer timeout options are declined
 }
 
 // negotiation is the outcome of option negotiation for one read request.
@@ -64,7 +65,9 @@ func negotiate(opts []option, l optionLimits, size int64) negotiation {
 			n.oack = append(n.oack, o)
 			continue
 		case "timeout":
-			if err != nil || v < 1 || v > maxTimeoutSec {
+			// RFC 2349 lets a server accept the value or decline
+			// the option, not lower it.
+			if err != nil || v < 1 || v > maxTimeoutSec || time.Duration(v)*time.Second > l.maxTimeout {
 				continue
 			}
 			n.timeout = time.Duration(v) * time.Second

@@ -57,17 +57,18 @@ func FuzzParseRequest(f *testing.F) {
 		require.NoError(t, err)
 		assert.Equal(t, r.name, again.name)
 		assert.Equal(t, r.opts, again.opts)
-		n := negotiate(r.opts, optionLimits{maxBlock: 1468, maxWindow: 32}, 1000)
+		n := negotiate(r.opts, optionLimits{maxBlock: 1468, maxWindow: 32, maxTimeout: 6 * time.Second}, 1000)
 		assert.GreaterOrEqual(t, n.blksize, minBlockSize)
 		assert.LessOrEqual(t, n.blksize, 1468)
 		assert.GreaterOrEqual(t, n.windowsize, 1)
 		assert.LessOrEqual(t, n.windowsize, 32)
+		assert.LessOrEqual(t, n.timeout, 6*time.Second)
 		_, _ = CleanName(r.name)
 	})
 }
 
 func TestNegotiate(t *testing.T) {
-	lim := optionLimits{maxBlock: 1468, maxWindow: 32}
+	lim := optionLimits{maxBlock: 1468, maxWindow: 32, maxTimeout: 6 * time.Second}
 	for _, tc := range []struct {
 		name string
 		opts []option
@@ -87,6 +88,12 @@ func TestNegotiate(t *testing.T) {
 		{"blksize junk", []option{{"blksize", "x"}}, 10, negotiation{blksize: 512, windowsize: 1}},
 		{"timeout", []option{{"timeout", "2"}}, 10,
 			negotiation{blksize: 512, windowsize: 1, timeout: 2 * time.Second, windowed: true, oack: []option{{"timeout", "2"}}}},
+		{"timeout at the cap", []option{{"timeout", "6"}}, 10,
+			negotiation{blksize: 512, windowsize: 1, timeout: 6 * time.Second, windowed: true, oack: []option{{"timeout", "6"}}}},
+		// RFC 2349 allows no lower counter-offer: the option is declined
+		// and the server's own Timeout applies.
+		{"timeout above the cap declined", []option{{"timeout", "255"}, {"blksize", "1024"}}, 10,
+			negotiation{blksize: 1024, windowsize: 1, oack: []option{{"blksize", "1024"}}}},
 		{"timeout out of range", []option{{"timeout", "0"}, {"timeout", "256"}}, 10, negotiation{blksize: 512, windowsize: 1}},
 		{"windowsize capped", []option{{"windowsize", "64"}}, 10,
 			negotiation{blksize: 512, windowsize: 32, windowed: true, oack: []option{{"windowsize", "32"}}}},

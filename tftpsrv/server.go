@@ -22,7 +22,9 @@ const (
 	DefaultMaxBlockSize          = 1468
 	DefaultMaxWindowSize         = 32
 	DefaultMaxTransfers          = 1024
-	DefaultMaxTransfersPerClient = 16
+	DefaultMaxTransfersPerClient = 8
+	DefaultMaxClientTimeout      = 6 * time.Second
+	DefaultStallTimeout          = 15 * time.Second
 )
 
 // Server is a read-only TFTP server. The zero value is not usable: set
@@ -38,14 +40,45 @@ type Server struct {
 
 	// Timeout is the longest wait for an acknowledgement before sending
 	// again. Default DefaultTimeout (1 s); PXE ROMs expect short waits. A
-	// client may ask for another value with the RFC 2349 timeout option.
-	// Once a transfer has measured the round trip, it sends again sooner
+	// client may ask for another value with the RFC 2349 timeout option,
+	// up to MaxClientTimeout. Once a transfer has measured the round trip, it sends again sooner
 	// (after a few round-trip times, at least 100 ms), so a lost packet on
 	// a LAN costs a pause of that order rather than a whole Timeout.
 	Timeout time.Duration
 	// Retries sets when a silent client is given up: after Timeout ×
-	// (Retries+1) without progress. Default DefaultRetries (4).
+	// (Retries+1) without progress, or StallTimeout if that is shorter.
+	// Default DefaultRetries (4).
 	Retries int
+
+	// MaxClientTimeout is the longest RFC 2349 timeout a client may ask
+	// for. A request for more has the option declined (left out of the
+	// OACK, as RFC 2349 does not let a server lower it) and gets Timeout
+	// instead; under one second declines every timeout option. Default
+	// DefaultMaxClientTimeout (6 s, what curl 7.88 asks for by default).
+	// Without a cap, requests asking for 255 s and never acknowledged held
+	// every transfer slot for minutes.
+	MaxClientTimeout time.Duration
+	// StallTimeout bounds how long a transfer keeps its slot (see
+	// MaxTransfers) without progress, whatever the client asked for and
+	// whatever Timeout and Retries say. Progress is the admission of the
+	// request, the handler's answer, and then every acknowledgement of new
+	// data; for netascii transfers, run by pin/tftp, it is every read of
+	// the content, which pin/tftp does after each acknowledged block. The
+	// handler must answer (not send) within this bound too.
+	//
+	// Past the bound (checked a quarter second late, so that a sender
+	// giving up a silent client at the bound ends the transfer itself,
+	// with ErrTimeout) the slot is freed, the transfer's Request.Context
+	// is cancelled with cause ErrStalled, the client gets an ERROR (for a
+	// netascii transfer stuck in a Read, only once the Read returns, as
+	// pin/tftp owns its socket) and the end is reported with ErrStalled,
+	// even when the transfer's goroutine is stuck: in a handler that
+	// ignores its context, or in a Read of content that never returns (a
+	// FIFO or a hung network file system behind an fs.FS other than Dir).
+	// That goroutine, its file and its socket stay until the call
+	// returns; the server cannot interrupt it, only stop counting it.
+	// Default DefaultStallTimeout (15 s); it must be at least Timeout.
+	StallTimeout time.Duration
 
 	// MaxBlockSize is the largest blksize granted (RFC 2348 allows 8 to
 	// 65464). Default DefaultMaxBlockSize (1468, what fits an Ethernet
@@ -63,11 +96,16 @@ type Server struct {
 	// error 0 "server busy" and a log line. Default DefaultMaxTransfers.
 	MaxTransfers int
 	// MaxTransfersPerClient caps concurrent transfers per client IP
-	// address. Default DefaultMaxTransfersPerClient.
+	// address, so that a few addresses cannot take every slot. Default
+	// DefaultMaxTransfersPerClient (8), which leaves room for a client
+	// that repeats its request before the first reply (each repeat costs
+	// a slot). A sender spoofing many addresses is not held back by it;
+	// StallTimeout still frees the slots of requests nobody acknowledges.
 	MaxTransfersPerClient int
 
 	// OnEvent, when set, is called at the start and end of every transfer
-	// (see Event), from the transfer's goroutine: it must return quickly.
+	// (see Event), from the transfer's goroutine or, for a transfer given
+	// up by StallTimeout, the watchdog's: it must return quickly.
 	OnEvent func(Event)
 
 	mu        sync.Mutex
@@ -94,12 +132,16 @@ type settings struct {
 	maxWindow    int
 	maxTotal     int
 	maxPerClient int
+	maxClientTO  time.Duration
+	stall        time.Duration
+	pinRetries   int // Retries lowered so pin/tftp gives up within stall
 }
 
 func (s *Server) settings() (settings, error) {
 	c := settings{
 		timeout: s.Timeout, retries: s.Retries, maxBlock: s.MaxBlockSize, maxWindow: s.MaxWindowSize,
 		maxTotal: s.MaxTransfers, maxPerClient: s.MaxTransfersPerClient,
+		maxClientTO: s.MaxClientTimeout, stall: s.StallTimeout,
 	}
 	for _, f := range []struct {
 		name string
@@ -119,12 +161,29 @@ func (s *Server) settings() (settings, error) {
 			*f.v = f.def
 		}
 	}
-	switch {
-	case c.timeout < 0:
-		return c, fmt.Errorf("tftpsrv: Server.Timeout is %v, must not be negative", c.timeout)
-	case c.timeout == 0:
-		c.timeout = DefaultTimeout
+	for _, f := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"Timeout", &c.timeout, DefaultTimeout},
+		{"MaxClientTimeout", &c.maxClientTO, DefaultMaxClientTimeout},
+		{"StallTimeout", &c.stall, DefaultStallTimeout},
+	} {
+		if *f.v < 0 {
+			return c, fmt.Errorf("tftpsrv: Server.%s is %v, must not be negative", f.name, *f.v)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
 	}
+	if c.stall < c.timeout {
+		return c, fmt.Errorf("tftpsrv: Server.StallTimeout (%v) is shorter than Timeout (%v)", c.stall, c.timeout)
+	}
+	// pin/tftp gives up after Timeout × (retries+1); keep that under
+	// StallTimeout, so that it ends a silent client's transfer itself
+	// (ErrTimeout) before the stall watchdog does.
+	c.pinRetries = max(0, min(c.retries, int((c.stall-1)/c.timeout)-1))
 	if c.maxBlock < minBlockSize || c.maxBlock > maxBlockSize {
 		return c, fmt.Errorf("tftpsrv: Server.MaxBlockSize is %d, must be %d to %d", c.maxBlock, minBlockSize, maxBlockSize)
 	}
@@ -317,14 +376,17 @@ func (s *Server) handlePacket(cfg settings, b []byte, truncated bool, peer netip
 	if ifindex > 0 {
 		maxBlock = min(maxBlock, s.mtus.blockLimit(ifindex, peer.Addr().Is6()))
 	}
+	ctx, cancel := context.WithCancelCause(s.ctx)
 	t := &transfer{
 		srv: s, cfg: cfg, req: req, peer: peer, local: local, start: time.Now(),
-		limits: optionLimits{maxBlock: maxBlock, maxWindow: cfg.maxWindow},
+		limits: optionLimits{maxBlock: maxBlock, maxWindow: cfg.maxWindow, maxTimeout: cfg.maxClientTO},
 		r: &Request{
-			Name: name, RawName: req.name, RemoteAddr: peer, LocalAddr: local, Options: opts, ctx: s.ctx,
+			Name: name, RawName: req.name, RemoteAddr: peer, LocalAddr: local, Options: opts, ctx: ctx,
 		},
+		ctx: ctx, cancel: cancel,
 	}
 	s.transfers.Add(1)
+	t.watch()
 	go t.run()
 }
 
@@ -358,7 +420,7 @@ func (s *Server) refuse(peer netip.AddrPort, local netip.Addr, name string, wire
 	code, msg := wireError(wire)
 	if s.Logger != nil {
 		level := slog.LevelInfo
-		if errors.Is(cause, ErrBusy) || errors.Is(cause, ErrInvalidName) {
+		if errors.Is(cause, ErrBusy) || errors.Is(cause, ErrInvalidName) || errors.Is(cause, ErrStalled) {
 			level = slog.LevelWarn
 		}
 		s.Logger.Log(context.Background(), level, "tftp request refused",
@@ -400,8 +462,11 @@ func dialPeer(local netip.Addr, peer netip.AddrPort) (*net.UDPConn, error) {
 // still running (their clients get an ERROR) and returns ctx.Err() without
 // waiting further, so a stalled client cannot hold it up. (A netascii
 // transfer, run by pin/tftp, that is waiting for a silent client notices the
-// abort only when its wait ends, within Timeout × (Retries+1); its goroutine
-// and socket live until then.)
+// abort only when its wait ends, within Timeout × (Retries+1) or
+// StallTimeout; its goroutine and socket live until then.) Transfers given
+// up by StallTimeout are not waited for, with one exception: pin/tftp's own
+// shutdown waits for a netascii transfer stuck in a Read of its content, so
+// with one of those Shutdown returns only at ctx's deadline.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopListening()
 	done := make(chan struct{})

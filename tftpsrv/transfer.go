@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,6 +30,102 @@ type transfer struct {
 	local  netip.Addr
 	limits optionLimits
 	start  time.Time
+
+	// ctx is the Request's context. It is cancelled when the transfer
+	// ends, or with cause ErrStalled by the stall watchdog.
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+
+	progress atomic.Int64                // time of the last progress, Unix ns
+	acked    atomic.Int64                // payload bytes acknowledged so far
+	ended    atomic.Bool                 // the end is reported and the slot freed
+	conn     atomic.Pointer[net.UDPConn] // the own sender's socket, once made
+	viaPin   atomic.Bool                 // pin/tftp owns the transfer's socket
+
+	mu      sync.Mutex  // orders the start event before a watchdog's end event
+	timer   *time.Timer // the stall watchdog
+	started bool
+	size    int64
+	neg     negotiation
+}
+
+// stallGrace is how much later than StallTimeout the watchdog looks. A
+// sender waiting on a silent client gives up by itself at StallTimeout
+// (with ErrTimeout, the more telling error); the watchdog is for what the
+// sender cannot notice, a handler or a Read that does not return.
+const stallGrace = 250 * time.Millisecond
+
+// watch starts the stall watchdog; the request counts as progress.
+func (t *transfer) watch() {
+	t.touch(0)
+	t.mu.Lock()
+	t.size = -1
+	t.timer = time.AfterFunc(t.cfg.stall+stallGrace, t.checkStall)
+	t.mu.Unlock()
+}
+
+// touch records progress: the request, or an acknowledgement of new data
+// (bringing the acknowledged total to acked).
+func (t *transfer) touch(acked int64) {
+	t.progress.Store(time.Now().UnixNano())
+	t.acked.Store(acked)
+}
+
+// checkStall is the watchdog. When the transfer has made no progress for
+// StallTimeout it takes the transfer's end for itself: it cancels the
+// context, tells the client when it can do so from the socket the client
+// knows, frees the slot and reports the end. The transfer's goroutine,
+// whenever it gets back, finds the end taken and only cleans up.
+func (t *transfer) checkStall() {
+	idle := time.Since(time.Unix(0, t.progress.Load()))
+	t.mu.Lock()
+	if t.ended.Load() {
+		t.mu.Unlock()
+		return
+	}
+	if left := t.cfg.stall + stallGrace - idle; left > 0 {
+		t.timer.Reset(left)
+		t.mu.Unlock()
+		return
+	}
+	t.ended.Store(true) // under mu, so run cannot start sending now
+	started, size, neg := t.started, t.size, t.neg
+	t.mu.Unlock()
+
+	s := t.srv
+	err := fmt.Errorf("%w: no progress for %v", ErrStalled, idle.Round(time.Millisecond))
+	t.cancel(err)
+	// Report, then free the slot, so that whoever gets the slot next
+	// has seen this end reported (as run's end does).
+	defer s.transfers.Done()
+	defer s.release(t.peer)
+	if !started {
+		// Still in the handler: nothing was sent, so the client
+		// expects an answer from a new socket, which refuse sends.
+		s.refuse(t.peer, t.local, t.r.Name, err, err)
+		return
+	}
+	if c := t.conn.Load(); c != nil {
+		code, msg := wireError(err)
+		_, _ = c.Write(packError(code, msg))
+	}
+	// pin/tftp's socket is out of reach; pin/tftp sends its own ERROR
+	// when the read that holds it returns.
+	t.finish(size, neg, result{bytes: t.acked.Load(), err: err})
+}
+
+// end frees the slot and reports the end through report, unless the
+// watchdog already did.
+func (t *transfer) end(report func()) {
+	if !t.ended.CompareAndSwap(false, true) {
+		return
+	}
+	t.mu.Lock()
+	t.timer.Stop()
+	t.mu.Unlock()
+	defer t.srv.transfers.Done()
+	defer t.srv.release(t.peer)
+	report()
 }
 
 // result is how a transfer ended.
@@ -40,8 +137,7 @@ type result struct {
 
 func (t *transfer) run() {
 	s := t.srv
-	defer s.transfers.Done()
-	defer s.release(t.peer)
+	defer t.cancel(nil)
 
 	w := &response{size: -1}
 	t.serveHandler(w)
@@ -52,7 +148,7 @@ func (t *transfer) run() {
 		if w.content != nil {
 			closeContent(w.content)
 		}
-		s.refuse(t.peer, t.local, t.r.Name, w.err, w.err)
+		t.end(func() { s.refuse(t.peer, t.local, t.r.Name, w.err, w.err) })
 		return
 	}
 	var content io.Reader
@@ -71,16 +167,25 @@ func (t *transfer) run() {
 		opts = lockStepOptions(opts)
 	}
 	neg := negotiate(opts, t.limits, size)
+	t.mu.Lock()
+	if t.ended.Load() {
+		t.mu.Unlock()
+		return // the handler outlasted StallTimeout
+	}
+	t.started, t.size, t.neg = true, size, neg
+	t.touch(0) // the handler has answered
 	s.emit(Event{Kind: TransferStart, RemoteAddr: t.peer, Name: t.r.Name, Size: size,
 		BlockSize: neg.blksize, WindowSize: neg.windowsize})
+	t.mu.Unlock()
 
 	var res result
 	if t.req.mode == "netascii" && !neg.windowed {
-		res = s.engine.send(s.ctx, t, content, size, neg)
+		t.viaPin.Store(true)
+		res = s.engine.send(t.ctx, t, content, size, neg)
 	} else {
 		res = t.sendWindowed(content, neg)
 	}
-	t.finish(size, neg, res)
+	t.end(func() { t.finish(size, neg, res) })
 }
 
 // serveHandler calls the handler, turning a panic into an error as net/http
@@ -170,14 +275,16 @@ func prepareContent(c io.Reader, size int64) (io.Reader, int64) {
 // per round, read-ahead, one sendmmsg per window) and for loss recovery: the retransmission timeout follows the
 // measured round-trip time (see rtoEstimator), so on a LAN a lost packet
 // costs a fraction of Timeout. The transfer is still given up only after
-// Timeout × (Retries+1) without progress.
+// Timeout × (Retries+1) without progress, or StallTimeout if that is
+// shorter.
 func (t *transfer) sendWindowed(content io.Reader, neg negotiation) result {
-	ctx := t.srv.ctx
+	ctx := t.ctx
 	conn, err := dialPeer(t.local, t.peer)
 	if err != nil {
 		sendError(t.local, t.peer, ErrCodeNotDefined, "server out of sockets")
 		return result{err: fmt.Errorf("transfer socket: %w", err)}
 	}
+	t.conn.Store(conn)
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetReadDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -189,13 +296,15 @@ func (t *transfer) sendWindowed(content io.Reader, neg negotiation) result {
 		// curl asks for 6 s by default, and waiting that long for
 		// every lost packet would make a 1 % lossy link unusable.
 		// Sending sooner only costs the client a duplicate, which
-		// every TFTP client must accept.
+		// every TFTP client must accept. Negotiation declined values
+		// above MaxClientTimeout.
 		timeout = neg.timeout
 	}
 	snd := &windowSender{
-		conn: conn, ctx: ctx, giveUp: timeout * time.Duration(t.cfg.retries+1),
-		rto:  newRTOEstimator(timeout),
-		bufs: &t.srv.bufs,
+		conn: conn, ctx: ctx, giveUp: min(timeout*time.Duration(t.cfg.retries+1), t.cfg.stall),
+		rto:   newRTOEstimator(timeout),
+		bufs:  &t.srv.bufs,
+		touch: t.touch,
 	}
 	if neg.windowsize > 1 {
 		snd.batch = batchWriter(conn, t.peer.Addr().Is4())
@@ -240,7 +349,8 @@ type windowSender struct {
 	conn   *net.UDPConn
 	batch  func([]ipv4.Message, int) (int, error) // nil: one write per packet
 	ctx    context.Context
-	giveUp time.Duration // silence after which the client is given up
+	giveUp time.Duration // time without progress after which the client is given up
+	touch  func(acked int64)
 	rto    rtoEstimator
 	bufs   *sync.Pool
 	rbuf   [maxReplyLen]byte
@@ -255,6 +365,10 @@ const maxReplyLen = 516
 // fail ends a transfer, telling the client why unless it ended it itself.
 func (w *windowSender) fail(err error, bytes int64) result {
 	if w.ctx.Err() != nil {
+		if cause := context.Cause(w.ctx); errors.Is(cause, ErrStalled) {
+			// The watchdog has told the client and reported.
+			return result{bytes: bytes, err: cause}
+		}
 		err = ErrServerClosed
 	}
 	if !errors.Is(err, ErrClientAborted) && !errors.Is(err, ErrTimeout) {
@@ -310,7 +424,7 @@ func (w *windowSender) oack(pkt []byte) (result, bool) {
 		if _, err := w.conn.Write(pkt); err != nil {
 			return w.fail(err, 0), false
 		}
-		deadline := sent.Add(w.rto.timeout())
+		deadline := earliest(sent.Add(w.rto.timeout()), start.Add(w.giveUp))
 		for {
 			r, err := w.await(deadline)
 			if isTimeout(err) {
@@ -326,6 +440,7 @@ func (w *windowSender) oack(pkt []byte) (result, bool) {
 				if !resent {
 					w.rto.sample(time.Since(sent))
 				}
+				w.touch(0)
 				return result{}, true
 			}
 		}
@@ -400,6 +515,11 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 			case err != nil:
 				return w.fail(err, acked)
 			}
+			if w.ctx.Err() != nil {
+				// The read outlasted StallTimeout, or the server is
+				// closing: send nothing more.
+				return w.fail(ErrServerClosed, acked)
+			}
 			p[0], p[1], p[2], p[3] = 0, byte(opDATA), byte(seq>>8), byte(seq)
 			pkts[i] = p[:4+n]
 			filled++
@@ -418,7 +538,7 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 			sent = time.Now()
 		}
 		sendFrom = filled
-		deadline := sent.Add(w.rto.timeout())
+		deadline := earliest(sent.Add(w.rto.timeout()), progress.Add(w.giveUp))
 		for {
 			r, err := w.await(deadline)
 			if isTimeout(err) {
@@ -469,8 +589,16 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 			base += uint64(d)
 			filled -= d
 			progress = time.Now()
+			w.touch(acked)
 			sendFrom, resent, dupHonored = 0, false, false
 			break
 		}
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
