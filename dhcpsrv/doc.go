@@ -44,7 +44,14 @@
 // Leases live behind the LeaseStore interface. The default FileStore is an
 // fsync'd append-only log with group commit and compaction; an ACK is sent
 // only after its lease is on disk, so neither a clean restart nor kill -9
-// loses a lease or gives an address twice.
+// loses a lease or gives an address twice. Several servers may share one
+// lease table through a SharedLeaseStore (package dhcpsrv/etcdstore keeps
+// it in etcd): every lease is claimed in one compare-and-set transaction,
+// so no address goes to two MACs and no MAC gets two addresses; each server
+// asks the store before it offers, so all offer a client the same address,
+// and follows the other servers' writes. While the store is unreachable a
+// server answers renewals of the leases it knows for their remaining time
+// only, grants no new lease, and resumes by itself when the store returns.
 //
 // Every message handled is reported to Config.OnEvent, which is how callers
 // show progress per machine and learn which MAC holds which address.

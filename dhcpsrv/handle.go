@@ -20,9 +20,17 @@ type reply struct {
 	dst   netip.AddrPort
 	ev    Event
 
-	lease  *Lease
+	lease *Lease
+	// prior, if set, is stored (and applied) before lease: the release of
+	// the dynamic lease of a client that now gets its reservation, which
+	// a shared store would otherwise refuse as a second address.
+	prior  *Lease
 	commit func() // applies lease to the pool once it is durable
 	failed string // prefix of the error when the lease could not be stored
+	// fallback, if set, gives the answer to send when storing lease failed
+	// with err (a NAK on ErrConflict, an ACK from the view for a renewal
+	// while the store is unavailable); nil: no answer.
+	fallback func(err error) *reply
 }
 
 var broadcast68 = netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), 68)
@@ -35,7 +43,24 @@ func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, port int, src n
 	if err != nil || out == nil || out.lease == nil {
 		return out, err
 	}
+	if out.prior != nil {
+		// A refusal means the old lease is no longer the client's; the
+		// lease itself then decides.
+		if err := s.store.Put(ctx, *out.prior); err == nil {
+			s.pool.commit(*out.prior)
+		} else if !errors.Is(err, ErrConflict) {
+			return nil, fmt.Errorf("%s: %w", out.failed, err)
+		}
+	}
 	if err := s.store.Put(ctx, *out.lease); err != nil {
+		if alt := out.storeFailed(err); alt != nil {
+			// A conflict is counted as the NAK it becomes; an outage
+			// is counted although the renewal is answered.
+			if !errors.Is(err, ErrConflict) {
+				s.problems.add(s.now(), reasonOf(err), req.ClientHWAddr.String(), fmt.Errorf("%s: %w", out.failed, err))
+			}
+			return alt, nil
+		}
 		return nil, fmt.Errorf("%s: %w", out.failed, err)
 	}
 	out.commit()
@@ -44,6 +69,15 @@ func (s *Server) handle(ctx context.Context, req *dhcpv4.DHCPv4, port int, src n
 	}
 	out.lease, out.commit = nil, nil // done: the reply may be sent now
 	return out, nil
+}
+
+// storeFailed is the answer to send instead when storing r.lease failed
+// with err; nil when there is none.
+func (r *reply) storeFailed(err error) *reply {
+	if r.fallback == nil {
+		return nil
+	}
+	return r.fallback(err)
 }
 
 // prepare is handle without the lease write: a reply carrying a lease is
@@ -370,6 +404,19 @@ func (s *Server) withBoot(r *dhcpv4.DHCPv4, c Client) string {
 
 func (s *Server) discover(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*reply, error) {
 	now := s.now()
+	if sh, ok := s.store.(SharedLeaseStore); ok {
+		// Another server may have bound this MAC a moment ago, before its
+		// record reached this server's view: ask the store, so that every
+		// server offers the same address. Without an answer, no offer:
+		// no lease could be granted anyway.
+		l, ok, err := sh.LookupMAC(ctx, c.MAC)
+		if err != nil {
+			return nil, fmt.Errorf("dhcpsrv: no offer, binding of %v unknown: %w", c.MAC, err)
+		}
+		if ok {
+			s.pool.apply(l, now)
+		}
+	}
 	var ip netip.Addr
 	var host string
 	for range 4 {
@@ -393,9 +440,12 @@ func (s *Server) discover(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*r
 		}
 		s.log.Warn("dhcp address in use by an unknown host; quarantined", "ip", ip)
 		l := s.pool.markConflict(ip, now, s.cfg.Subnet.LeaseTime)
-		if err := s.store.Put(ctx, l); err != nil {
+		if err := s.store.Put(ctx, l); err != nil && !errors.Is(err, ErrConflict) {
 			return nil, err
 		}
+		// On ErrConflict another server has bound the address meanwhile
+		// (and the host answering is likely its client): choose again
+		// all the same; the watch brings the binding into the view.
 		ip = netip.Addr{}
 	}
 	if !ip.IsValid() {
@@ -476,8 +526,53 @@ func (s *Server) request(ctx context.Context, req *dhcpv4.DHCPv4, c Client) (*re
 		return nil, err
 	}
 	out.lease, out.failed = l, "dhcpsrv: lease not stored, no ACK sent"
+	if _, shared := s.store.(SharedLeaseStore); shared {
+		// Only a shared store checks one address per MAC itself; it is
+		// answered through handle, which stores prior.
+		if old, ok := s.pool.boundLease(c.MAC, now); ok && old.IP != ip {
+			old.State, old.Expiry = LeaseReleased, now
+			out.prior = &old
+		}
+	}
 	out.commit = func() { s.pool.commit(*l) }
+	out.fallback = func(err error) *reply {
+		if errors.Is(err, ErrConflict) {
+			// Another server's record won: the client starts over, and
+			// its DISCOVER is offered what the store says.
+			alt, _ := s.nak(req, c, "address not available")
+			return alt
+		}
+		if errors.Is(err, ErrStoreUnavailable) {
+			return s.cachedAck(req, c, ip)
+		}
+		return nil
+	}
 	return out, nil
+}
+
+// cachedAck answers a REQUEST for ip from the view alone, for the time the
+// lease the view holds for the client has left: a renewal while the store
+// is unreachable. Nothing new is promised, since that lease was stored when
+// it was granted. nil when the view holds no such lease.
+func (s *Server) cachedAck(req *dhcpv4.DHCPv4, c Client, ip netip.Addr) *reply {
+	l, ok := s.pool.owned(c.MAC, ip)
+	now := s.now()
+	left := l.Expiry.Sub(now).Truncate(time.Second)
+	if !ok || left < time.Second {
+		return nil
+	}
+	r := s.newReply(req, dhcpv4.MessageTypeAck)
+	r.YourIPAddr = ip.AsSlice()
+	s.addNetwork(r, left)
+	if h := s.reservedHost(c.MAC); h != "" {
+		r.Options.Update(dhcpv4.OptHostName(h))
+	}
+	file := s.withBoot(r, c)
+	out, err := s.finish(r, c, s.route(req, c, dhcpv4.MessageTypeAck), file)
+	if err != nil {
+		return nil
+	}
+	return out
 }
 
 func (s *Server) reservedHost(mac net.HardwareAddr) string {
@@ -496,7 +591,9 @@ func (s *Server) decline(c Client) *reply {
 		return nil
 	}
 	// The client saw the address in use: quarantine it (RFC 2131 4.3.3).
-	l := &Lease{IP: c.RequestedIP, State: LeaseDeclined, Expiry: s.now().Add(s.cfg.Subnet.LeaseTime)}
+	// The record keeps the MAC, so a shared store can tell the owner's
+	// decline from another server's attempt to take the address.
+	l := &Lease{IP: c.RequestedIP, MAC: c.MAC, State: LeaseDeclined, Expiry: s.now().Add(s.cfg.Subnet.LeaseTime)}
 	return &reply{lease: l, failed: "dhcpsrv: declined address not stored", commit: func() {
 		s.pool.commit(*l)
 		s.pool.mu.Lock()

@@ -124,11 +124,25 @@ func (l *Lease) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// LeaseStore persists leases. Put must not return before the lease is
-// durable: the server sends an ACK only after Put succeeds, which is what
-// makes "no address given twice" hold across crashes. Implementations must
-// be safe for concurrent use; a shared store (database) for several boot
-// servers can be plugged in here.
+// LeaseStore persists leases. The server keeps its own view of the leases
+// in memory and uses the store as the durable copy; what an implementation
+// must guarantee:
+//
+//   - Durability before return: Put returns nil only once the record would
+//     survive a crash of the process and of the machine (fsync, a database
+//     commit, a quorum write). The server sends an ACK only after Put
+//     succeeded, which is what makes "no address given twice" hold across
+//     crashes. An error (including ctx ending) means the lease is not
+//     granted; the record may still land, which is the safe direction.
+//   - Atomicity: a Put is all or nothing; Load never sees half a record.
+//   - Last write wins per address: Load returns, for every address, the
+//     record of the latest successful Put.
+//   - Concurrency: every method is safe for concurrent use.
+//
+// A store that only one server uses (FileStore takes a lock, MemoryStore
+// lives in one process) needs nothing more: the server's own view already
+// refuses what would conflict. A store that several servers share must
+// implement SharedLeaseStore, whose Put adds a conflict check.
 type LeaseStore interface {
 	// Load returns the latest record of every address, once, at start.
 	Load(ctx context.Context) ([]Lease, error)
@@ -136,6 +150,92 @@ type LeaseStore interface {
 	Put(ctx context.Context, l Lease) error
 	// Close releases the store.
 	Close() error
+}
+
+// SharedLeaseStore is a LeaseStore several servers use at once (etcd, a SQL
+// database), each with its own view in memory. On top of the LeaseStore
+// guarantees, an implementation must:
+//
+//   - Make Put a compare-and-set: read the current record of l.IP and the
+//     current binding of l.MAC, decide with CheckClaim against the current
+//     time, and write only if neither record changed since it was read, in
+//     one transaction (a conditional write on revisions or row versions,
+//     or SELECT ... FOR UPDATE). A Put that CheckClaim refuses returns an
+//     error wrapping ErrConflict and writes nothing; the server then NAKs
+//     instead of ACKing. Two servers may thus never bind one address to
+//     two MACs, nor one MAC to two addresses, whatever their views say.
+//   - Keep the MAC binding in step: a Put of a bound or released record
+//     makes it the binding of l.MAC (LookupMAC returns it); a Put that
+//     overwrites another MAC's record of the address, or a declined record
+//     of l.MAC, removes that MAC's binding to the address.
+//   - Report an unreachable backend as an error wrapping
+//     ErrStoreUnavailable, quickly: after a failure, further calls may fail
+//     at once for a short while (about a second) instead of waiting out a
+//     timeout each, and no call blocks much longer than the store's own
+//     operation timeout. The server then answers renewals of leases its
+//     view holds for their remaining time only, refuses new leases, and
+//     recovers by itself once the backend answers again. The store, not
+//     the server, reconnects.
+//
+// Clocks of the servers sharing a store must agree to well within a lease
+// time: expiry is judged by each server's clock.
+type SharedLeaseStore interface {
+	LeaseStore
+	// LookupMAC returns the record bound to mac (its latest bound or
+	// released lease) as the backend has it now, not from a cache: a
+	// server offers that address, so a client gets the same address
+	// from every server. ok is false when mac has no binding.
+	LookupMAC(ctx context.Context, mac net.HardwareAddr) (l Lease, ok bool, err error)
+	// Watch calls fn with every address record the store holds, then with
+	// every record written by any server afterwards, in commit order,
+	// until ctx ends; it then returns ctx.Err() (ErrStoreClosed once the
+	// store is closed). fn runs on one goroutine at a time and must be
+	// quick. While the backend is unreachable Watch keeps trying; when it
+	// returns, the changes missed are delivered (resumed from a revision,
+	// or all records again). fn may see a record more than once.
+	Watch(ctx context.Context, fn func(Lease)) error
+}
+
+// Errors of lease stores.
+var (
+	// ErrConflict reports a Put that a shared store refused because
+	// another server's record forbids it (see CheckClaim).
+	ErrConflict = errors.New("dhcpsrv: lease conflicts with the store")
+	// ErrStoreUnavailable reports a lease store backend that did not
+	// answer (network, quorum lost, timeout).
+	ErrStoreUnavailable = errors.New("dhcpsrv: lease store unavailable")
+)
+
+// active reports whether l binds its address to its MAC at now.
+func (l Lease) active(now time.Time) bool {
+	return l.IP.IsValid() && l.State == LeaseBound && len(l.MAC) > 0 && now.Before(l.Expiry)
+}
+
+// CheckClaim is the conflict rule of SharedLeaseStore.Put: whether l may
+// replace cur, the current record of l.IP (zero Lease when there is none),
+// given bound, the current binding of l.MAC (zero when there is none). It
+// returns nil or an error wrapping ErrConflict:
+//
+//   - cur is an unexpired bound lease of another MAC (or l has no MAC, as
+//     a quarantine after a failed probe): the address is taken.
+//   - l binds the address while cur is an unexpired quarantine (declined).
+//   - l releases the address while its record belongs to another MAC, or
+//     to none (a quarantine).
+//   - l binds the address while l.MAC holds an unexpired bound lease of
+//     another address: a MAC holds one address at a time.
+func CheckClaim(cur, bound, l Lease, now time.Time) error {
+	same := bytes.Equal(cur.MAC, l.MAC)
+	switch {
+	case cur.active(now) && !(same && len(l.MAC) > 0):
+		return fmt.Errorf("%w: %v is bound to %v until %v", ErrConflict, l.IP, cur.MAC, cur.Expiry.UTC().Format(time.RFC3339))
+	case l.State == LeaseBound && cur.State == LeaseDeclined && now.Before(cur.Expiry):
+		return fmt.Errorf("%w: %v is quarantined until %v", ErrConflict, l.IP, cur.Expiry.UTC().Format(time.RFC3339))
+	case l.State == LeaseReleased && cur.IP.IsValid() && !same:
+		return fmt.Errorf("%w: %v does not belong to %v", ErrConflict, l.IP, l.MAC)
+	case l.State == LeaseBound && bound.IP != l.IP && bound.active(now) && bytes.Equal(bound.MAC, l.MAC):
+		return fmt.Errorf("%w: %v holds %v", ErrConflict, l.MAC, bound.IP)
+	}
+	return nil
 }
 
 // MemoryStore is a LeaseStore that forgets everything on exit; for tests and

@@ -58,11 +58,12 @@ const (
 	reasonBootFailed                // boot decision failed (full mode: address only)
 	reasonSendFailed                // the reply could not be sent
 	reasonProbeFailed               // the conflict probe failed; offered unchecked
+	reasonStoreDown                 // the lease store did not answer
 	reasonOther                     // any other error: no answer
 	numReasons
 )
 
-var reasonNames = [numReasons]string{"malformed", "rate_limited", "queue_full", "nak", "pool_exhausted", "boot_failed", "send_failed", "probe_failed", "unanswered"}
+var reasonNames = [numReasons]string{"malformed", "rate_limited", "queue_full", "nak", "pool_exhausted", "boot_failed", "send_failed", "probe_failed", "store_unavailable", "unanswered"}
 
 // level is how much a reason matters to an operator: malformed packets and
 // NAKs are routine on a shared segment, the rest means a client waits.
@@ -81,6 +82,8 @@ func reasonOf(err error) reason {
 		return reasonPoolFull
 	case errors.Is(err, ErrNoBootFile), errors.Is(err, ErrBootFileTooLong):
 		return reasonBootFailed
+	case errors.Is(err, ErrStoreUnavailable):
+		return reasonStoreDown
 	}
 	return reasonOther
 }

@@ -276,6 +276,17 @@ func (p *pool) bound(k string, now time.Time) (netip.Addr, bool) {
 	return ip, true
 }
 
+// boundLease returns the unexpired bound lease of mac, if it has one.
+func (p *pool) boundLease(mac net.HardwareAddr, now time.Time) (Lease, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ip, ok := p.bound(string(mac), now)
+	if !ok {
+		return Lease{}, false
+	}
+	return p.byIP[ip].lease, true
+}
+
 // held is the one address the server associates with MAC k: its
 // reservation, else its bound lease, else its pending offer; the zero Addr
 // when there is none. Caller holds p.mu.
@@ -390,6 +401,46 @@ func (p *pool) commit(l Lease) {
 			delete(p.byMAC, string(l.MAC))
 		} else {
 			p.byMAC[string(l.MAC)] = l.IP
+		}
+	}
+}
+
+// apply takes a record written by another server (or echoed back by a
+// shared store) into the view. Unlike commit, it keeps this server's offer
+// of the address unless the record takes the address from the client the
+// offer was for.
+func (p *pool) apply(l Lease, now time.Time) {
+	if !p.net.Prefix.Contains(l.IP) {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.byIP[l.IP]
+	if e == nil {
+		e = &poolEntry{}
+		p.byIP[l.IP] = e
+	}
+	if e.holdMAC != "" && e.holdMAC != string(l.MAC) && (l.active(now) || l.State == LeaseDeclined) {
+		p.unhold(l.IP, e.holdMAC)
+	}
+	e.lease = l
+	if len(l.MAC) == 0 {
+		return
+	}
+	k := string(l.MAC)
+	switch {
+	case l.State == LeaseDeclined:
+		if p.byMAC[k] == l.IP {
+			delete(p.byMAC, k)
+		}
+	case l.State == LeaseBound:
+		p.byMAC[k] = l.IP
+		if ip, ok := p.offers[k]; ok && ip != l.IP {
+			p.unhold(ip, k) // bound elsewhere: the offer is void
+		}
+	default:
+		if _, ok := p.byMAC[k]; !ok {
+			p.byMAC[k] = l.IP
 		}
 	}
 }

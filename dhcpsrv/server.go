@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -113,7 +114,9 @@ type Config struct {
 	// Subnet is the address plan of full mode (see SubnetFromInterface).
 	Subnet Subnet
 	// Leases stores leases in full mode. Default: a FileStore at LeaseFile,
-	// or a MemoryStore when LeaseFile is empty.
+	// or a MemoryStore when LeaseFile is empty. A SharedLeaseStore (such
+	// as dhcpsrv/etcdstore) lets several servers serve one subnet; the
+	// server does not close a store it did not open.
 	Leases LeaseStore
 	// LeaseFile is the path of the default FileStore.
 	LeaseFile string
@@ -128,8 +131,9 @@ type Config struct {
 
 	// Workers bounds the concurrent handlers of requests whose answer may
 	// block: a conflict probe (Probe), a Leases store other than the
-	// built-in ones, a caller-supplied Boot. Everything else is answered by
-	// the socket readers themselves, and lease writes of the built-in
+	// built-in ones (with a SharedLeaseStore, DISCOVERs too, which look
+	// the client up in it), a caller-supplied Boot. Everything else is
+	// answered by the socket readers themselves, and lease writes of the built-in
 	// stores never hold a goroutine: the answer is sent once the group
 	// commit that holds its lease is on disk. Default 128.
 	Workers int
@@ -270,6 +274,15 @@ func (s *Server) setDefaults() error {
 		return fmt.Errorf("dhcpsrv: load leases: %w", err)
 	}
 	s.pool = newPool(c.Subnet, leases)
+	if _, shared := s.store.(SharedLeaseStore); shared {
+		// Servers sharing a store do not see each other's offers: each
+		// starts its scan for free addresses at its own place in the
+		// range, so that two new clients are rarely offered one address
+		// (one of them would be NAKed and start over).
+		h := fnv.New32a()
+		h.Write(s.cfg.ServerIP.AsSlice())
+		s.pool.cursor = h.Sum32() % s.pool.size
+	}
 	return nil
 }
 
@@ -406,6 +419,16 @@ func (s *Server) serveConns(ctx context.Context, conns []*net.UDPConn) error {
 			}
 		}
 	}()
+	// A shared store feeds the records of the other servers into the view.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watcher sync.WaitGroup
+	if sh, ok := s.store.(SharedLeaseStore); ok {
+		watcher.Add(1)
+		go func() {
+			defer watcher.Done()
+			sh.Watch(watchCtx, func(l Lease) { s.pool.apply(l, s.now()) })
+		}()
+	}
 	s.log.Info("dhcp serving", "iface", s.cfg.Interface, "mode", s.cfg.Mode, "server_ip", s.cfg.ServerIP)
 	var err error
 	select {
@@ -415,6 +438,8 @@ func (s *Server) serveConns(ctx context.Context, conns []*net.UDPConn) error {
 		err = ErrServerClosed
 	}
 	s.closeConns()
+	stopWatch()
+	watcher.Wait()
 	readers.Wait()
 	close(queue)
 	workers.Wait()
@@ -482,7 +507,8 @@ func (s *Server) mayBlock(req *dhcpv4.DHCPv4, port int) bool {
 	}
 	switch req.MessageType() {
 	case dhcpv4.MessageTypeDiscover:
-		return s.cfg.Probe != nil
+		_, shared := s.store.(SharedLeaseStore)
+		return s.cfg.Probe != nil || shared
 	case dhcpv4.MessageTypeRequest, dhcpv4.MessageTypeDecline, dhcpv4.MessageTypeRelease:
 		_, async := s.store.(asyncStore)
 		return !async
@@ -632,6 +658,9 @@ func (s *Server) serveOne(ctx context.Context, conn packetWriter, port int, src 
 			defer s.pending.Done()
 			if err != nil {
 				s.logUnanswered(req, fmt.Errorf("%s: %w", out.failed, err))
+				if alt := out.storeFailed(err); alt != nil {
+					s.send(conn, alt)
+				}
 				return
 			}
 			out.commit()

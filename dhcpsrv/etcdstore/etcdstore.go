@@ -1,0 +1,623 @@
+// Package etcdstore is a dhcpsrv.SharedLeaseStore on etcd, so that several
+// pxekit servers on one segment (or behind one relay) hand out addresses
+// from one lease table. It lives apart from dhcpsrv so that programs using
+// dhcpsrv alone do not compile the etcd client.
+//
+// Layout under Config.Prefix (one JSON lease, as dhcpsrv.Lease marshals it,
+// per key):
+//
+//	PREFIX/leases/ip/<address>  the latest record of the address
+//	PREFIX/leases/mac/<mac>     a copy of the record bound to the MAC
+//
+// Every Put is one etcd transaction that compares the mod revisions of the
+// address key, of the MAC key and of the key of the MAC the address belonged
+// to before, and writes them all or nothing: the conflict rule
+// (dhcpsrv.CheckClaim) is judged on exactly the records the write replaces.
+// etcd answers a transaction once a quorum has it in its log on disk, which
+// is the durability a server needs before it ACKs.
+//
+// While etcd does not answer, calls fail with dhcpsrv.ErrStoreUnavailable;
+// after a failure they fail at once for Config.RetryAfter before the next
+// attempt reaches etcd, so that a server does not queue a timeout per
+// request. The client reconnects by itself and the watch resumes from the
+// last revision seen (or reloads everything after a compaction).
+package etcdstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pxekit/pxekit/dhcpsrv"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Config configures a Store.
+type Config struct {
+	// Client is the etcd client; the Store uses it and never closes it.
+	// Required.
+	Client *clientv3.Client
+	// Prefix is the key prefix shared by the servers of one lease table,
+	// without a trailing slash. Default "pxekit/dhcp".
+	Prefix string
+	// Timeout bounds every request to etcd. Default 2 s.
+	Timeout time.Duration
+	// RetryAfter is how long calls fail at once after etcd did not answer,
+	// before one is let through to try again. Default 1 s.
+	RetryAfter time.Duration
+	// Logger receives the store's logs (etcd unreachable, at most one line
+	// per minute while it lasts, and its return); nil means silent.
+	Logger *slog.Logger
+}
+
+// Store is a dhcpsrv.SharedLeaseStore on etcd. Create it with New.
+type Store struct {
+	cli        *clientv3.Client
+	prefix     string // with trailing slash
+	timeout    time.Duration
+	retryAfter time.Duration
+	log        *slog.Logger
+
+	ctx    context.Context // ends at Close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex // guards cache, closed
+	cache  map[string]rec
+	closed bool
+
+	// subMu orders the watch's dispatches against Watch's replay, so a
+	// subscriber sees every record in commit order.
+	subMu sync.Mutex
+	subs  map[int]func(dhcpsrv.Lease)
+	subID int
+	next  int64 // revision the watch resumes from; watch goroutine only
+
+	hmu      sync.Mutex // guards the health fields below
+	down     bool
+	downAt   time.Time
+	retryAt  time.Time
+	lastErr  error
+	failures int
+	loggedAt time.Time
+}
+
+// rec is the cached state of one key: its record and mod revision (0 when
+// absent), and the revision of the newest change seen, so that an older
+// event never overwrites a newer write.
+type rec struct {
+	l    dhcpsrv.Lease
+	rev  int64
+	seen int64
+}
+
+// New checks cfg, loads the lease table into the store's cache and starts
+// watching the prefix. It fails if etcd does not answer within Timeout.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Client == nil {
+		return nil, errors.New("etcdstore: Config.Client is required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "pxekit/dhcp"
+	}
+	if strings.HasSuffix(cfg.Prefix, "/") {
+		return nil, fmt.Errorf("etcdstore: prefix %q ends with a slash", cfg.Prefix)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = time.Second
+	}
+	s := &Store{cli: cfg.Client, prefix: cfg.Prefix + "/", timeout: cfg.Timeout, retryAfter: cfg.RetryAfter,
+		log: cfg.Logger, cache: map[string]rec{}, subs: map[int]func(dhcpsrv.Lease){}}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	rev, err := s.reload(ctx)
+	if err != nil {
+		s.cancel()
+		return nil, err
+	}
+	s.next = rev + 1
+	s.wg.Add(1)
+	go s.watchLoop()
+	return s, nil
+}
+
+func (s *Store) ipKey(ip netip.Addr) string { return s.prefix + "leases/ip/" + ip.String() }
+func (s *Store) macKey(mac net.HardwareAddr) string {
+	return s.prefix + "leases/mac/" + strings.ToLower(mac.String())
+}
+func (s *Store) isIPKey(k string) bool { return strings.HasPrefix(k, s.prefix+"leases/ip/") }
+
+// decode reads a record written by this package; anything else under the
+// prefix is an error (someone else's data, or corruption), never a panic.
+func decode(key string, v []byte) (dhcpsrv.Lease, error) {
+	var l dhcpsrv.Lease
+	if err := json.Unmarshal(v, &l); err != nil {
+		return l, fmt.Errorf("etcdstore: key %q: %w", key, err)
+	}
+	return l, nil
+}
+
+// do runs one request against etcd with the store's timeout, failing fast
+// while etcd is known to be down.
+func (s *Store) do(ctx context.Context, f func(ctx context.Context) error) error {
+	if err := s.ctx.Err(); err != nil {
+		return dhcpsrv.ErrStoreClosed
+	}
+	if err := s.gate(); err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.timeout)
+	err := f(cctx)
+	cancel()
+	if err == nil {
+		s.healthy()
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err() // the caller gave up; says nothing about etcd
+	}
+	s.failed(err)
+	return fmt.Errorf("%w: %v", dhcpsrv.ErrStoreUnavailable, err)
+}
+
+// gate fails at once while etcd is down and its retry time has not come;
+// the first caller after it comes goes through and moves it on.
+func (s *Store) gate() error {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if !s.down {
+		return nil
+	}
+	now := time.Now()
+	if now.Before(s.retryAt) {
+		return fmt.Errorf("%w: %v", dhcpsrv.ErrStoreUnavailable, s.lastErr)
+	}
+	s.retryAt = now.Add(s.retryAfter)
+	return nil
+}
+
+func (s *Store) failed(err error) {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	now := time.Now()
+	s.lastErr, s.failures = err, s.failures+1
+	s.retryAt = now.Add(s.retryAfter)
+	if !s.down {
+		s.down, s.downAt, s.loggedAt = true, now, now
+		s.log.Warn("etcd lease store unreachable: renewals are answered from memory, new leases refused", "err", err)
+		return
+	}
+	if now.Sub(s.loggedAt) >= time.Minute {
+		s.loggedAt = now
+		s.log.Warn("etcd lease store still unreachable", "for", now.Sub(s.downAt).Round(time.Second), "failures", s.failures, "err", err)
+	}
+}
+
+func (s *Store) healthy() {
+	s.hmu.Lock()
+	defer s.hmu.Unlock()
+	if s.down {
+		s.log.Info("etcd lease store reachable again", "after", time.Since(s.downAt).Round(time.Second), "failures", s.failures)
+	}
+	s.down, s.failures, s.lastErr = false, 0, nil
+}
+
+// reload reads every key under the prefix into the cache and returns the
+// revision it read at.
+func (s *Store) reload(ctx context.Context) (int64, error) {
+	var resp *clientv3.GetResponse
+	err := s.do(ctx, func(ctx context.Context) error {
+		var err error
+		resp, err = s.cli.Get(ctx, s.prefix+"leases/", clientv3.WithPrefix())
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	rev := resp.Header.Revision
+	cache := make(map[string]rec, len(resp.Kvs))
+	s.mu.Lock()
+	for k, r := range s.cache {
+		if r.seen > rev { // learnt after this read: keep
+			cache[k] = r
+		}
+	}
+	s.mu.Unlock()
+	for _, kv := range resp.Kvs {
+		if _, newer := cache[string(kv.Key)]; newer {
+			continue
+		}
+		l, err := decode(string(kv.Key), kv.Value)
+		if err != nil {
+			s.log.Warn("etcd lease store: record skipped", "err", err)
+			continue
+		}
+		cache[string(kv.Key)] = rec{l: l, rev: kv.ModRevision, seen: rev}
+	}
+	s.mu.Lock()
+	for k, r := range s.cache {
+		if _, ok := cache[k]; !ok && r.seen > rev { // learnt meanwhile
+			cache[k] = r
+		}
+	}
+	s.cache = cache
+	s.mu.Unlock()
+	return rev, nil
+}
+
+// Load implements dhcpsrv.LeaseStore: every address record, read from etcd.
+func (s *Store) Load(ctx context.Context) ([]dhcpsrv.Lease, error) {
+	if _, err := s.reload(ctx); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []dhcpsrv.Lease
+	for k, r := range s.cache {
+		if r.rev != 0 && s.isIPKey(k) {
+			out = append(out, r.l)
+		}
+	}
+	return out, nil
+}
+
+// LookupMAC implements dhcpsrv.SharedLeaseStore with a linearizable read.
+func (s *Store) LookupMAC(ctx context.Context, mac net.HardwareAddr) (dhcpsrv.Lease, bool, error) {
+	key := s.macKey(mac)
+	var resp *clientv3.GetResponse
+	err := s.do(ctx, func(ctx context.Context) error {
+		var err error
+		resp, err = s.cli.Get(ctx, key)
+		return err
+	})
+	if err != nil {
+		return dhcpsrv.Lease{}, false, err
+	}
+	if len(resp.Kvs) == 0 {
+		s.remember(key, rec{seen: resp.Header.Revision})
+		return dhcpsrv.Lease{}, false, nil
+	}
+	kv := resp.Kvs[0]
+	l, err := decode(key, kv.Value)
+	if err != nil {
+		return dhcpsrv.Lease{}, false, err
+	}
+	s.remember(key, rec{l: l, rev: kv.ModRevision, seen: resp.Header.Revision})
+	return l, true, nil
+}
+
+// remember caches r for key unless the cache has seen a newer change.
+func (s *Store) remember(key string, r rec) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.cache[key]; ok && old.seen > r.seen {
+		return
+	}
+	s.cache[key] = r
+}
+
+func (s *Store) cached(key string) rec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cache[key]
+}
+
+// maxAttempts bounds the compare-and-set retries of one Put; each failed
+// attempt means another server wrote one of the same keys meanwhile.
+const maxAttempts = 8
+
+// Put implements dhcpsrv.SharedLeaseStore: one transaction, compared on the
+// mod revisions of every key it replaces. Records are read from the cache
+// first; a failed comparison brings the current ones, and the rule is
+// judged again on them.
+func (s *Store) Put(ctx context.Context, l dhcpsrv.Lease) error {
+	if !l.IP.Is4() {
+		return fmt.Errorf("etcdstore: lease address %v is not IPv4", l.IP)
+	}
+	val, err := json.Marshal(l)
+	if err != nil {
+		return fmt.Errorf("etcdstore: %w", err)
+	}
+	ipK, macK := s.ipKey(l.IP), ""
+	if len(l.MAC) > 0 {
+		macK = s.macKey(l.MAC)
+	}
+	fresh := map[string]rec{} // read from etcd during this Put
+	get := func(k string) rec {
+		if r, ok := fresh[k]; ok {
+			return r
+		}
+		return s.cached(k)
+	}
+	for range maxAttempts {
+		cur := get(ipK)
+		var bound rec
+		if macK != "" {
+			bound = get(macK)
+		}
+		keys := []string{ipK}
+		if macK != "" {
+			keys = append(keys, macK)
+		}
+		oldK := ""
+		if len(cur.l.MAC) > 0 && !bytes.Equal(cur.l.MAC, l.MAC) {
+			oldK = s.macKey(cur.l.MAC)
+			keys = append(keys, oldK)
+		}
+		if err := dhcpsrv.CheckClaim(cur.l, bound.l, l, time.Now()); err != nil {
+			stale := false
+			for _, k := range keys {
+				if _, ok := fresh[k]; !ok {
+					stale = true
+				}
+			}
+			if !stale {
+				return err
+			}
+			if err := s.read(ctx, keys, fresh); err != nil {
+				return err
+			}
+			continue
+		}
+		var cmps []clientv3.Cmp
+		var ops, elseOps []clientv3.Op
+		for _, k := range keys {
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", get(k).rev))
+			elseOps = append(elseOps, clientv3.OpGet(k))
+		}
+		ops = append(ops, clientv3.OpPut(ipK, string(val)))
+		var writes []string // keys put, in the cache afterwards
+		var deletes []string
+		writes = append(writes, ipK)
+		if macK != "" {
+			switch {
+			case l.State != dhcpsrv.LeaseDeclined:
+				ops = append(ops, clientv3.OpPut(macK, string(val)))
+				writes = append(writes, macK)
+			case bound.rev != 0 && bound.l.IP == l.IP:
+				ops = append(ops, clientv3.OpDelete(macK))
+				deletes = append(deletes, macK)
+			}
+		}
+		if oldK != "" {
+			if old := get(oldK); old.rev != 0 && old.l.IP == l.IP {
+				ops = append(ops, clientv3.OpDelete(oldK))
+				deletes = append(deletes, oldK)
+			}
+		}
+		var resp *clientv3.TxnResponse
+		err := s.do(ctx, func(ctx context.Context) error {
+			var err error
+			resp, err = s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elseOps...).Commit()
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		rev := resp.Header.Revision
+		if resp.Succeeded {
+			for _, k := range writes {
+				s.remember(k, rec{l: l, rev: rev, seen: rev})
+			}
+			for _, k := range deletes {
+				s.remember(k, rec{seen: rev})
+			}
+			return nil
+		}
+		for i, k := range keys {
+			fresh[k] = s.fromRange(k, resp.Responses[i].GetResponseRange().GetKvs(), rev)
+		}
+	}
+	return fmt.Errorf("%w: %v: too many concurrent writes", dhcpsrv.ErrConflict, l.IP)
+}
+
+// read fetches keys in one transaction into fresh.
+func (s *Store) read(ctx context.Context, keys []string, fresh map[string]rec) error {
+	ops := make([]clientv3.Op, len(keys))
+	for i, k := range keys {
+		ops[i] = clientv3.OpGet(k)
+	}
+	var resp *clientv3.TxnResponse
+	err := s.do(ctx, func(ctx context.Context) error {
+		var err error
+		resp, err = s.cli.Txn(ctx).Then(ops...).Commit()
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		fresh[k] = s.fromRange(k, resp.Responses[i].GetResponseRange().GetKvs(), resp.Header.Revision)
+	}
+	return nil
+}
+
+// fromRange turns the answer of a Get of key into a rec and caches it.
+func (s *Store) fromRange(key string, kvs []*mvccpb.KeyValue, rev int64) rec {
+	r := rec{seen: rev}
+	if len(kvs) > 0 {
+		if l, err := decode(key, kvs[0].Value); err == nil {
+			r.l = l
+		} else {
+			s.log.Warn("etcd lease store: record unreadable, treated as free", "err", err)
+		}
+		// The revision is kept even for an unreadable record, so that
+		// a write over it compares on what is there.
+		r.rev = kvs[0].ModRevision
+	}
+	s.remember(key, r)
+	return r
+}
+
+// Watch implements dhcpsrv.SharedLeaseStore. The store watches the prefix
+// from New to Close whether or not anyone subscribes; Watch replays the
+// cached records and then forwards what the store's watch sees.
+func (s *Store) Watch(ctx context.Context, fn func(dhcpsrv.Lease)) error {
+	s.subMu.Lock()
+	s.mu.Lock()
+	var all []dhcpsrv.Lease
+	for k, r := range s.cache {
+		if r.rev != 0 && s.isIPKey(k) {
+			all = append(all, r.l)
+		}
+	}
+	s.mu.Unlock()
+	for _, l := range all {
+		fn(l)
+	}
+	id := s.subID
+	s.subID++
+	s.subs[id] = fn
+	s.subMu.Unlock()
+	defer func() {
+		s.subMu.Lock()
+		delete(s.subs, id)
+		s.subMu.Unlock()
+	}()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.ctx.Done():
+		return dhcpsrv.ErrStoreClosed
+	}
+}
+
+// watchLoop follows the prefix until Close. The etcd client resumes a
+// broken watch from the last revision itself; when the watch ends anyway
+// (leader lost, compaction), it is opened again from s.next, after a full
+// reload when the revisions it needs were compacted away.
+func (s *Store) watchLoop() {
+	defer s.wg.Done()
+	backoff := 100 * time.Millisecond
+	for s.ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
+		wch := s.cli.Watch(wctx, s.prefix+"leases/", clientv3.WithPrefix(), clientv3.WithRev(s.next))
+		resync := false
+		for resp := range wch {
+			if resp.CompactRevision != 0 {
+				resync = true
+				break
+			}
+			if err := resp.Err(); err != nil {
+				s.failed(err)
+				break
+			}
+			s.apply(resp.Events)
+			backoff = 100 * time.Millisecond
+		}
+		cancel()
+		if resync {
+			if rev, err := s.reload(s.ctx); err == nil {
+				s.next = rev + 1
+				s.dispatchAll()
+				continue
+			}
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// apply takes watch events into the cache and hands the address records to
+// the subscribers.
+func (s *Store) apply(evs []*clientv3.Event) {
+	// subMu first, as Watch takes it: a new subscriber's replay then
+	// comes wholly before or wholly after these events.
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	var out []dhcpsrv.Lease
+	s.mu.Lock()
+	for _, ev := range evs {
+		kv := ev.Kv
+		k, rev := string(kv.Key), kv.ModRevision
+		s.next = max(s.next, rev+1)
+		// A read may have brought a newer state of the key into the
+		// cache already; the event still goes to the subscribers, who
+		// see the watch's order only.
+		newer := false
+		if old, ok := s.cache[k]; ok && old.seen > rev {
+			newer = true
+		}
+		if ev.Type == clientv3.EventTypeDelete {
+			if !newer {
+				s.cache[k] = rec{seen: rev}
+			}
+			continue
+		}
+		l, err := decode(k, kv.Value)
+		if err != nil {
+			s.log.Warn("etcd lease store: record skipped", "err", err)
+			if !newer {
+				s.cache[k] = rec{rev: rev, seen: rev}
+			}
+			continue
+		}
+		if !newer {
+			s.cache[k] = rec{l: l, rev: rev, seen: rev}
+		}
+		if s.isIPKey(k) {
+			out = append(out, l)
+		}
+	}
+	s.mu.Unlock()
+	for _, fn := range s.subs {
+		for _, l := range out {
+			fn(l)
+		}
+	}
+}
+
+// dispatchAll hands every cached address record to the subscribers, after
+// a reload.
+func (s *Store) dispatchAll() {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	s.mu.Lock()
+	var all []dhcpsrv.Lease
+	for k, r := range s.cache {
+		if r.rev != 0 && s.isIPKey(k) {
+			all = append(all, r.l)
+		}
+	}
+	s.mu.Unlock()
+	for _, fn := range s.subs {
+		for _, l := range all {
+			fn(l)
+		}
+	}
+}
+
+// Close stops the watch; it does not close the etcd client. Calls after
+// Close fail with dhcpsrv.ErrStoreClosed.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+	return nil
+}
+
+var _ dhcpsrv.SharedLeaseStore = (*Store)(nil)

@@ -1,0 +1,142 @@
+// Package etcdtest runs a private single-member etcd for tests: on
+// 127.0.0.1, on ports picked free, with a data directory of the test's own,
+// stopped when the test ends. Tests skip when the etcd binary is absent.
+package etcdtest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// Binary is where Debian's etcd-server package installs etcd.
+const Binary = "/usr/bin/etcd"
+
+// Etcd is one etcd process run for a test.
+type Etcd struct {
+	// Endpoint is the client URL, http://127.0.0.1:PORT.
+	Endpoint string
+
+	t    testing.TB
+	args []string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+}
+
+// Start starts etcd and waits (at most 20 s) until it answers. It skips
+// the test when Binary is absent.
+func Start(t testing.TB) *Etcd {
+	t.Helper()
+	if _, err := os.Stat(Binary); err != nil {
+		t.Skipf("needs %s (Debian package etcd-server)", Binary)
+	}
+	cport, pport := freePort(t), freePort(t)
+	e := &Etcd{t: t, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", cport)}
+	peer := fmt.Sprintf("http://127.0.0.1:%d", pport)
+	e.args = []string{
+		"--name", "test", "--data-dir", t.TempDir(),
+		"--listen-client-urls", e.Endpoint, "--advertise-client-urls", e.Endpoint,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "test=" + peer, "--initial-cluster-state", "new",
+		"--log-level", "error",
+	}
+	e.start()
+	t.Cleanup(e.Stop)
+	e.WaitReady(20 * time.Second)
+	return e
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (e *Etcd) start() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cmd := exec.Command(Binary, e.args...)
+	out := &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group, so a kill reaches nothing else.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatalf("start etcd: %v", err)
+	}
+	e.cmd, e.out, e.done = cmd, out, make(chan struct{})
+	go func(done chan struct{}) { cmd.Wait(); close(done) }(e.done)
+}
+
+// Stop kills etcd and waits for it to exit; stopping a stopped etcd does
+// nothing.
+func (e *Etcd) Stop() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cmd == nil {
+		return
+	}
+	e.cmd.Process.Kill()
+	<-e.done
+	e.cmd = nil
+}
+
+// Restart starts etcd again on the same ports and data, and waits until it
+// answers.
+func (e *Etcd) Restart(wait time.Duration) {
+	e.start()
+	e.WaitReady(wait)
+}
+
+// WaitReady fails the test unless etcd answers a read within wait.
+func (e *Etcd) WaitReady(wait time.Duration) {
+	e.t.Helper()
+	c := e.Client()
+	defer c.Close()
+	deadline := time.Now().Add(wait)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Get(ctx, "health-probe")
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.mu.Lock()
+			out := e.out.String()
+			e.mu.Unlock()
+			e.t.Fatalf("etcd not ready after %v: %v\n%s", wait, err, out)
+		}
+		select {
+		case <-e.done:
+			e.t.Fatalf("etcd exited:\n%s", e.out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Client returns a new client of this etcd, silent; the caller closes it.
+func (e *Etcd) Client() *clientv3.Client {
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{e.Endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
+	})
+	if err != nil {
+		e.t.Fatalf("etcd client: %v", err)
+	}
+	return c
+}
