@@ -15,19 +15,21 @@ type aiDoc struct {
 }
 
 type aiConfig struct {
-	Version      int                  `yaml:"version"`
-	Locale       string               `yaml:"locale"`
-	Keyboard     aiKeyboard           `yaml:"keyboard"`
-	Timezone     string               `yaml:"timezone,omitempty"`
-	Identity     aiIdentity           `yaml:"identity"`
-	SSH          aiSSH                `yaml:"ssh"`
-	Network      any                  `yaml:"network"`
-	Storage      aiStorage            `yaml:"storage"`
-	Apt          *aiApt               `yaml:"apt,omitempty"`
-	Packages     []string             `yaml:"packages,omitempty"`
-	LateCommands []string             `yaml:"late-commands,omitempty"`
-	Reporting    map[string]aiWebhook `yaml:"reporting,omitempty"`
-	Shutdown     string               `yaml:"shutdown,omitempty"`
+	Version       int                  `yaml:"version"`
+	EarlyCommands []string             `yaml:"early-commands,omitempty"`
+	Locale        string               `yaml:"locale"`
+	Keyboard      aiKeyboard           `yaml:"keyboard"`
+	Timezone      string               `yaml:"timezone,omitempty"`
+	Identity      aiIdentity           `yaml:"identity"`
+	SSH           aiSSH                `yaml:"ssh"`
+	Network       any                  `yaml:"network"`
+	Storage       aiStorage            `yaml:"storage"`
+	Apt           *aiApt               `yaml:"apt,omitempty"`
+	UserData      map[string]any       `yaml:"user-data,omitempty"`
+	Packages      []string             `yaml:"packages,omitempty"`
+	LateCommands  []string             `yaml:"late-commands,omitempty"`
+	Reporting     map[string]aiWebhook `yaml:"reporting,omitempty"`
+	Shutdown      string               `yaml:"shutdown,omitempty"`
 }
 
 type aiKeyboard struct {
@@ -53,8 +55,11 @@ type aiStorage struct {
 }
 
 type aiApt struct {
-	Geoip   bool        `yaml:"geoip"`
-	Primary []aiPrimary `yaml:"primary"`
+	Geoip        bool        `yaml:"geoip"`
+	Primary      []aiPrimary `yaml:"primary,omitempty"`
+	Security     []aiPrimary `yaml:"security,omitempty"`
+	DisableSuite []string    `yaml:"disable_suites,omitempty"`
+	Fallback     string      `yaml:"fallback,omitempty"`
 }
 
 type aiPrimary struct {
@@ -69,14 +74,13 @@ type aiWebhook struct {
 
 // curtin storage actions, one struct per type so the keys stay ordered.
 type ctDisk struct {
-	Type       string            `yaml:"type"`
-	ID         string            `yaml:"id"`
-	Ptable     string            `yaml:"ptable"`
-	Path       string            `yaml:"path,omitempty"`
-	Match      map[string]string `yaml:"match,omitempty"`
-	Wipe       string            `yaml:"wipe"`
-	Preserve   bool              `yaml:"preserve"`
-	GrubDevice bool              `yaml:"grub_device"`
+	Type       string `yaml:"type"`
+	ID         string `yaml:"id"`
+	Ptable     string `yaml:"ptable"`
+	Path       string `yaml:"path"`
+	Wipe       string `yaml:"wipe"`
+	Preserve   bool   `yaml:"preserve"`
+	GrubDevice bool   `yaml:"grub_device"`
 }
 
 type ctPartition struct {
@@ -87,7 +91,7 @@ type ctPartition struct {
 	Size       any    `yaml:"size"` // "600M", or -1 for the rest of the disk
 	Flag       string `yaml:"flag,omitempty"`
 	GrubDevice bool   `yaml:"grub_device,omitempty"`
-	Wipe       string `yaml:"wipe"`
+	Wipe       string `yaml:"wipe,omitempty"`
 	Preserve   bool   `yaml:"preserve"`
 }
 
@@ -105,7 +109,6 @@ type ctLV struct {
 	Name     string `yaml:"name"`
 	Volgroup string `yaml:"volgroup"`
 	Size     string `yaml:"size,omitempty"`
-	Wipe     string `yaml:"wipe"`
 	Preserve bool   `yaml:"preserve"`
 }
 
@@ -144,6 +147,17 @@ func renderAutoinstall(pl *plan) ([]byte, error) {
 	if s.Mirror != "" {
 		c.Apt = &aiApt{Primary: []aiPrimary{{Arches: []string{"default"}, URI: s.Mirror}}}
 	}
+	if s.Offline {
+		// checkFamily requires the mirror: it serves every suite, and the
+		// updates, security and backports pockets are left out.
+		c.Apt.Security = c.Apt.Primary
+		c.Apt.DisableSuite = []string{"updates", "security", "backports"}
+		if major >= 24 {
+			c.Apt.Fallback = "offline-install"
+		}
+	}
+	c.EarlyCommands = aiEarlyCommands(s)
+	c.UserData = aiIdentityFixes(id)
 	var err error
 	c.Storage, err = aiStorageConfig(s)
 	if err != nil {
@@ -178,10 +192,13 @@ func renderAutoinstall(pl *plan) ([]byte, error) {
 	for strings.Contains(script, delim) {
 		delim += "_"
 	}
-	c.LateCommands = []string{
-		"cat > /target/root/pxekit-post.sh <<'" + delim + "'\n" + script + delim,
-		"curtin in-target --target=/target -- sh /root/pxekit-post.sh > /target/root/pxekit-post.log 2>&1",
+	if cmd := aiTimesyncd(s, "/target/etc"); cmd != "" {
+		c.LateCommands = append(c.LateCommands, cmd)
 	}
+	c.LateCommands = append(c.LateCommands,
+		"cat > /target/root/pxekit-post.sh <<'"+delim+"'\n"+script+delim,
+		"curtin in-target --target=/target -- sh /root/pxekit-post.sh > /target/root/pxekit-post.log 2>&1",
+	)
 	if s.Callback.URL != "" {
 		c.LateCommands = append(c.LateCommands,
 			fmt.Sprintf(`[ -s /target%[1]s ] || printf '{"hostname":"%%s","os":"%%s","status":"unknown","checks":[]}\n' %[2]s %[3]s > /target%[1]s`,
@@ -204,6 +221,65 @@ func renderAutoinstall(pl *plan) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// diskPlaceholder stands for the install disk in the storage config until
+// early-commands put the chosen disk's path in its place.
+const diskPlaceholder = "/dev/pxekit-install-disk"
+
+// aiEarlyCommands picks the install disk by the one rule and writes its
+// path into /autoinstall.yaml, which subiquity reads again after the
+// early-commands; and sets the installer's own clock source.
+func aiEarlyCommands(s *Spec) []string {
+	script := diskPickScript(s.Disk, s.Layout.MinDiskMiB())
+	cmds := []string{
+		"cat > /tmp/pxekit-disk.sh <<'PXEKIT_DISK'\n" + script + "PXEKIT_DISK",
+		// The placeholder is split so that this command does not match
+		// its own pattern in the file.
+		`if disk=$(sh /tmp/pxekit-disk.sh 2>/tmp/pxekit-disk.log); then cat /tmp/pxekit-disk.log; ` +
+			`p=/dev/pxekit-install; sed -i "s|${p}-disk|/dev/$disk|" /autoinstall.yaml; ` +
+			`else cat /tmp/pxekit-disk.log >&2; cat /tmp/pxekit-disk.log > /dev/console 2>/dev/null; exit 1; fi`,
+	}
+	if cmd := aiTimesyncd(s, "/run"); cmd != "" {
+		cmds = append(cmds, cmd)
+		cmds = append(cmds, "systemctl try-restart systemd-timesyncd.service || true")
+	}
+	return cmds
+}
+
+// aiTimesyncd returns the command that points systemd-timesyncd (the
+// clock client of Ubuntu's installer and installed system) at the spec's
+// NTP servers only, or at none when offline without NTP servers; "" when
+// the spec leaves the default (ntp.ubuntu.com).
+func aiTimesyncd(s *Spec, etc string) string {
+	if len(s.NTP) == 0 && !s.Offline {
+		return ""
+	}
+	dir := etc + "/systemd/timesyncd.conf.d"
+	return fmt.Sprintf("mkdir -p %s && printf '[Time]\\nNTP=%%s\\nFallbackNTP=\\n' %s > %s/50-pxekit.conf",
+		dir, shq(strings.Join(s.NTP, " ")), dir)
+}
+
+// aiIdentityFixes returns the user-data that gives the identity user what
+// the spec says: subiquity always creates it with the shell /bin/bash and
+// the groups of an Ubuntu administrator (sudo among them), at first boot,
+// after the installer's late-commands ran. cloud-init's runcmd runs after
+// it was created.
+func aiIdentityFixes(u User) map[string]any {
+	var cmds [][]string
+	if len(u.Groups) > 0 {
+		cmds = append(cmds, []string{"usermod", "-aG", strings.Join(u.Groups, ","), u.Name})
+	}
+	if !u.Sudo {
+		cmds = append(cmds, []string{"gpasswd", "-d", u.Name, "sudo"})
+	}
+	if u.Shell != "" && u.Shell != "/bin/bash" {
+		cmds = append(cmds, []string{"usermod", "-s", u.Shell, u.Name})
+	}
+	if len(cmds) == 0 {
+		return nil
+	}
+	return map[string]any{"runcmd": cmds}
 }
 
 func aiNetwork(pl *plan) any {
@@ -243,17 +319,13 @@ func aiNetwork(pl *plan) any {
 
 func aiStorageConfig(s *Spec) (aiStorage, error) {
 	var items []any
-	disk := ctDisk{Type: "disk", ID: "disk0", Ptable: "gpt", Wipe: "superblock-recursive", Preserve: false, GrubDevice: false}
-	if s.Disk.Device != "" {
-		d := s.Disk.Device
-		if !strings.HasPrefix(d, "/dev/") {
-			d = "/dev/" + d
-		}
-		disk.Path = d
-	} else {
-		disk.Match = map[string]string{"size": "largest"}
-	}
-	items = append(items, disk)
+	// The disk is found by early-commands (diskPickScript), which replace
+	// the placeholder path before subiquity reads the file again. GRUB for
+	// BIOS goes to the disk (its core image into the bios_grub partition);
+	// on UEFI curtin installs to the ESP.
+	items = append(items,
+		ctDisk{Type: "disk", ID: "disk0", Ptable: "gpt", Path: diskPlaceholder, Wipe: "superblock-recursive", GrubDevice: true},
+		ctPartition{Type: "partition", ID: "part1", Device: "disk0", Number: 1, Size: fmt.Sprintf("%dM", biosBootMiB), Flag: "bios_grub"})
 	type mnt struct{ path, fmt string }
 	var mounts []mnt
 	fsType := func(fs string) string {
@@ -271,7 +343,7 @@ func aiStorageConfig(s *Spec) (aiStorage, error) {
 		}
 		mounts = append(mounts, mnt{p, fid})
 	}
-	num := 0
+	num := 1
 	for _, v := range s.Layout.Partitions {
 		num++
 		pid := fmt.Sprintf("part%d", num)
@@ -280,7 +352,7 @@ func aiStorageConfig(s *Spec) (aiStorage, error) {
 			p.Size = -1
 		}
 		if v.Mount == "/boot/efi" {
-			p.Flag, p.GrubDevice = "boot", true
+			p.Flag = "boot"
 		}
 		if v.Mount == "swap" {
 			p.Flag = "swap"
@@ -296,7 +368,7 @@ func aiStorageConfig(s *Spec) (aiStorage, error) {
 		items = append(items, ctVG{Type: "lvm_volgroup", ID: "vg-" + vg, Name: vg, Devices: []string{pv}})
 		for _, v := range s.Layout.LVM.Volumes {
 			lid := "lv-" + v.Name
-			lv := ctLV{Type: "lvm_partition", ID: lid, Name: v.Name, Volgroup: "vg-" + vg, Wipe: "superblock"}
+			lv := ctLV{Type: "lvm_partition", ID: lid, Name: v.Name, Volgroup: "vg-" + vg}
 			if !v.Grow {
 				lv.Size = fmt.Sprintf("%dM", v.Size)
 			}

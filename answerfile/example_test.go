@@ -31,13 +31,16 @@ layout: {scheme: lvm}
 			fmt.Println(line)
 		}
 	}
+	fmt.Println("smallest disk:", spec.MinDiskMiB(), "MiB")
 	// Output:
-	// part /boot/efi --fstype=efi --size=600
+	// part biosboot --fstype=biosboot --size=1
+	// part /boot/efi --fstype=efi --size=512
 	// part /boot --fstype=xfs --size=1024
 	// part pv.01 --size=1 --grow
 	// volgroup vg0 pv.01
-	// logvol swap --vgname=vg0 --name=swap --fstype=swap --size=4096
-	// logvol / --vgname=vg0 --name=root --fstype=xfs --size=8192 --grow
+	// logvol swap --vgname=vg0 --name=swap --fstype=swap --size=1024
+	// logvol / --vgname=vg0 --name=root --fstype=xfs --size=5120 --grow
+	// smallest disk: 7691 MiB
 }
 
 func ExampleSpec_Validate() {

@@ -1,8 +1,10 @@
 package answerfile
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/pxekit/pxekit/internal/osid"
@@ -72,7 +74,33 @@ func renderKickstart(pl *plan) []byte {
 	}
 	w("lang %s", s.Locale)
 	w("keyboard --vckeymap=%s --xlayouts='%s'", s.Keyboard, s.Keyboard)
-	w("timezone %s --utc", s.Timezone)
+	// Clock: the spec's NTP servers; offline without them, none (anaconda
+	// otherwise enables chronyd with the distribution's pool).
+	switch {
+	case d != DialectRHEL9 && pl.info.Distro != "openeuler":
+		// EL 7 and 8 have no timesource. Kylin V10 and UOS 20 build on
+		// openEuler 20.03, whose anaconda and pykickstart may predate it;
+		// --ntpservers and --nontp only draw a deprecation warning from
+		// the F33 syntax on.
+		switch {
+		case len(s.NTP) > 0:
+			w("timezone %s --utc --ntpservers=%s", s.Timezone, strings.Join(s.NTP, ","))
+		case s.Offline:
+			w("timezone %s --utc --nontp", s.Timezone)
+		default:
+			w("timezone %s --utc", s.Timezone)
+		}
+	default:
+		// RHEL 9 and openEuler 22.03 (anaconda 36) deprecate timezone's
+		// --ntpservers and --nontp in favour of timesource.
+		w("timezone %s --utc", s.Timezone)
+		for _, n := range s.NTP {
+			w("timesource --ntp-server=%s", n)
+		}
+		if len(s.NTP) == 0 && s.Offline {
+			w("timesource --ntp-disable")
+		}
+	}
 	if d == DialectRHEL7 {
 		w("auth --enableshadow --passalgo=sha512")
 	}
@@ -102,14 +130,13 @@ func renderKickstart(pl *plan) []byte {
 
 	if s.Root.Password.Hash != "" {
 		rp := "rootpw --iscrypted " + s.Root.Password.Hash
-		if s.Root.AllowSSH && d == DialectRHEL9 {
+		if s.Root.AllowSSH && rootpwAllowSSH(pl.info) {
 			rp += " --allow-ssh"
 		}
 		w("%s", rp)
 	} else {
 		w("rootpw --lock")
 	}
-	nativeKeys := d != DialectRHEL7
 	for _, u := range s.Users {
 		args := []string{"user", "--name=" + u.Name}
 		if u.FullName != "" {
@@ -132,28 +159,17 @@ func renderKickstart(pl *plan) []byte {
 		}
 		w("%s", strings.Join(args, " "))
 	}
-	if nativeKeys {
-		for _, k := range s.Root.SSHKeys {
-			w("sshkey --username=root %q", k)
-		}
-		for _, u := range s.Users {
-			for _, k := range u.SSHKeys {
-				w("sshkey --username=%s %q", u.Name, k)
-			}
-		}
-	}
+	// SSH keys go in %post for every dialect: sshkey takes one key per
+	// user (pykickstart keeps the last and warns "already defined").
 
-	// Storage.
+	// Storage. %pre picks the disk by the one rule (see Disk) and writes
+	// the ignoredisk line; the BIOS boot partition lets GRUB boot the GPT
+	// disk on BIOS machines, the ESP on UEFI ones.
 	w("zerombr")
-	if s.Disk.Device != "" {
-		disk := strings.TrimPrefix(s.Disk.Device, "/dev/")
-		w("ignoredisk --only-use=%s", disk)
-	} else {
-		w("# The target disk (the first non-removable one) is chosen by %%pre.")
-		w("%%include %s", diskInclude)
-	}
+	w("%%include %s", diskInclude)
 	w("clearpart --all --initlabel --disklabel=gpt")
 	w("bootloader --location=mbr")
+	w("part biosboot --fstype=biosboot --size=%d", biosBootMiB)
 	for _, v := range s.Layout.Partitions {
 		w("%s", ksVolume("part", v, ""))
 	}
@@ -184,27 +200,49 @@ func renderKickstart(pl *plan) []byte {
 	}
 	w("%%end")
 
-	if s.Disk.Device == "" {
-		w("")
-		w("%%pre --log=/tmp/pxekit-pre.log")
-		w("# First whole disk that is neither removable, read-only, a CD nor zram.")
-		w("disk=$(lsblk -dnpo NAME,TYPE,RM,RO | awk '$2 == \"disk\" && $3 == \"0\" && $4 == \"0\" && $1 !~ /zram/ { sub(\"/dev/\", \"\", $1); print $1; exit }')")
-		w("echo \"ignoredisk --only-use=$disk\" > %s", diskInclude)
-		w("%%end")
-	}
+	w("")
+	w("# The install stops here, with the reason on screen, when no disk fits.")
+	w("%%pre --erroronfail --log=/tmp/pxekit-pre.log")
+	w("cat > /tmp/pxekit-disk.sh <<'PXEKIT_DISK'")
+	b.WriteString(diskPickScript(s.Disk, s.Layout.MinDiskMiB()))
+	w("PXEKIT_DISK")
+	w("disk=$(sh /tmp/pxekit-disk.sh) || exit 1")
+	w("echo \"ignoredisk --only-use=$disk\" > %s", diskInclude)
+	w("%%end")
 
 	pp := postPlan{
-		rootKeys:     !nativeKeys,
-		userKeys:     !nativeKeys,
-		allowRootSSH: d == DialectRHEL9 || d == DialectF33,
+		rootKeys: true,
+		userKeys: true,
+		// EL 7 and 8 permit root password logins by default; EL 9 and
+		// anaconda 33 systems do not. rootpw --allow-ssh exists from
+		// 9.1 on.
+		allowRootSSH: (d == DialectRHEL9 || d == DialectF33) && !rootpwAllowSSH(pl.info),
 		yumRepos:     true,
 	}
-	if d == DialectRHEL9 {
-		pp.allowRootSSH = false // rootpw --allow-ssh
+	if s.Offline {
+		w("")
+		w("# Offline: the installed system uses only the spec's repositories.")
+		w("%%post --log=/root/pxekit-offline.log")
+		b.WriteString(ksOfflinePost(pl))
+		w("%%end")
 	}
 	w("")
+	w("# The post-install script travels in base64 so that no line of it can")
+	w("# end this section; a readable copy follows as comments.")
 	w("%%post --log=/root/pxekit-post.log")
-	b.WriteString(postScript(pl, pp))
+	script := postScript(pl, pp)
+	for _, l := range strings.Split(strings.TrimSuffix(script, "\n"), "\n") {
+		w("#| %s", l)
+	}
+	w("base64 -d > /root/pxekit-post.sh <<'PXEKIT_POST'")
+	enc := base64.StdEncoding.EncodeToString([]byte(script))
+	for len(enc) > 76 {
+		w("%s", enc[:76])
+		enc = enc[76:]
+	}
+	w("%s", enc)
+	w("PXEKIT_POST")
+	w("sh /root/pxekit-post.sh")
 	w("%%end")
 
 	if s.Callback.URL != "" {
@@ -218,6 +256,63 @@ func renderKickstart(pl *plan) []byte {
 		w("%%end")
 	}
 	return []byte(b.String())
+}
+
+// rootpwAllowSSH reports whether the OS's anaconda knows rootpw
+// --allow-ssh: RHEL 9.1 and its clones on (pykickstart 3.32.6, June 2022).
+// Rocky 9.0 rejects the option as a fatal error.
+func rootpwAllowSSH(info osid.Info) bool {
+	if !isELClone(info) || info.ELMajor < 9 {
+		return false
+	}
+	_, minor, _ := strings.Cut(info.Version, ".")
+	m, err := strconv.Atoi(minor)
+	return info.ELMajor > 9 || (err == nil && m >= 1)
+}
+
+// ksOfflinePost disables the distribution's own repositories in the
+// installed system (their mirror lists point at the internet) and, when
+// Mirror is set, adds one repository for it, checked with the signing keys
+// the disabled ones named; a BaseOS URL gets its AppStream sibling too.
+// It also stops dnf's periodic metadata refresh.
+func ksOfflinePost(pl *plan) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	var ours []string
+	for _, r := range pl.repos {
+		ours = append(ours, r.name+".repo")
+	}
+	w("keys=")
+	w("for f in /etc/yum.repos.d/*.repo; do")
+	w("	[ -f \"$f\" ] || continue")
+	w("	case ${f##*/} in")
+	if len(ours) > 0 {
+		w("	%s) continue ;;", strings.Join(ours, "|"))
+	}
+	w("	esac")
+	w("	for k in $(sed -n 's/^gpgkey[[:space:]]*=//p' \"$f\"); do")
+	w("		case \" $keys \" in *\" $k \"*) ;; *) keys=\"$keys $k\" ;; esac")
+	w("	done")
+	w("	sed -i 's/^enabled[[:space:]]*=.*/enabled=0/' \"$f\"")
+	w("done")
+	if m := pl.spec.Mirror; m != "" {
+		mirrors := [][2]string{{"pxekit-mirror", m}}
+		if strings.Contains(m, "/BaseOS/") {
+			mirrors = append(mirrors, [2]string{"pxekit-mirror-appstream", strings.Replace(m, "/BaseOS/", "/AppStream/", 1)})
+		}
+		for _, r := range mirrors {
+			w("cat > /etc/yum.repos.d/%s.repo <<PXEKIT_REPO", r[0])
+			w("[%s]", r[0])
+			w("name=%s (pxekit offline)", r[0])
+			w("baseurl=%s", strings.NewReplacer(`\`, `\\`, "$", `\$`, "`", "\\`").Replace(r[1]))
+			w("enabled=1")
+			w("gpgcheck=1")
+			w("gpgkey=${keys# }")
+			w("PXEKIT_REPO")
+		}
+	}
+	w("systemctl disable dnf-makecache.timer >/dev/null 2>&1 || true")
+	return b.String()
 }
 
 func ksVolume(cmd string, v Volume, vg string) string {

@@ -111,7 +111,9 @@ func ParseKickstart(data []byte) (*Kickstart, error) {
 		line := strings.TrimRight(sc.Text(), "\r")
 		trim := strings.TrimSpace(line)
 		if cur != nil {
-			if trim == "%end" || strings.HasPrefix(trim, "%end ") || strings.HasPrefix(trim, "%end\t") || strings.HasPrefix(trim, "%end#") {
+			// As pykickstart: the first whitespace-separated word is
+			// exactly %end ("%end#x" is a body line, "%end # x" ends).
+			if firstWord(trim) == "%end" {
 				ks.Lines = append(ks.Lines, KSLine{Section: cur})
 				cur = nil
 				continue
@@ -132,7 +134,7 @@ func ParseKickstart(data []byte) (*Kickstart, error) {
 		case strings.HasPrefix(trim, "%include") || strings.HasPrefix(trim, "%ksappend"):
 			ks.Lines = append(ks.Lines, KSLine{Raw: trim})
 			continue
-		case trim == "%end" || strings.HasPrefix(trim, "%end "):
+		case firstWord(trim) == "%end":
 			return nil, fmt.Errorf("%w: line %d: %%end outside a section", ErrKickstartSyntax, n)
 		}
 		if strings.HasPrefix(trim, "%") {
@@ -175,6 +177,14 @@ func ParseKickstart(data []byte) (*Kickstart, error) {
 	return ks, nil
 }
 
+// firstWord is the line's first whitespace-separated word.
+func firstWord(trim string) string {
+	if f := strings.Fields(trim); len(f) > 0 {
+		return f[0]
+	}
+	return ""
+}
+
 // sectionName reports whether a trimmed line opens a section.
 func sectionName(trim string) (string, bool) {
 	if !strings.HasPrefix(trim, "%") {
@@ -201,8 +211,12 @@ func parseArgs(words []string) []KSArg {
 	return args
 }
 
-// ksSplit splits a command line the way pykickstart does (shell-like
-// words, quotes removed, "#" starting a comment at a word boundary).
+// ksSplit splits a command line the way pykickstart does (Python's
+// shlex.split in POSIX mode with comments): shell-like words with quotes
+// removed; a backslash outside quotes takes the next character literally;
+// inside double quotes only \" and \\ are escapes (so "\$" is a
+// backslash and a dollar); "#" outside quotes starts a comment, also in the
+// middle of a word ("a#b" is the word "a").
 func ksSplit(s string) (words []string, comment string, err error) {
 	var cur strings.Builder
 	inWord := false
@@ -215,7 +229,10 @@ func ksSplit(s string) (words []string, comment string, err error) {
 				cur.Reset()
 				inWord = false
 			}
-		case c == '#' && !inWord:
+		case c == '#':
+			if inWord {
+				words = append(words, cur.String())
+			}
 			return words, strings.TrimPrefix(s[i+1:], " "), nil
 		case c == '\'':
 			j := strings.IndexByte(s[i+1:], '\'')
@@ -228,7 +245,7 @@ func ksSplit(s string) (words []string, comment string, err error) {
 		case c == '"':
 			i++
 			for ; i < len(s) && s[i] != '"'; i++ {
-				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte(`"\$`+"`", s[i+1]) >= 0 {
+				if s[i] == '\\' && i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\\') {
 					i++
 				}
 				cur.WriteByte(s[i])
@@ -237,7 +254,10 @@ func ksSplit(s string) (words []string, comment string, err error) {
 				return nil, "", errors.New("unterminated double quote")
 			}
 			inWord = true
-		case c == '\\' && i+1 < len(s):
+		case c == '\\':
+			if i+1 >= len(s) {
+				return nil, "", errors.New("backslash at the end of the line")
+			}
 			i++
 			cur.WriteByte(s[i])
 			inWord = true
@@ -252,15 +272,18 @@ func ksSplit(s string) (words []string, comment string, err error) {
 	return words, "", nil
 }
 
-// ksQuote quotes a word only when it needs it.
+// ksQuote quotes a word only when it needs it, so that ksSplit (and
+// pykickstart) read it back unchanged.
 func ksQuote(w string) string {
-	if w != "" && !strings.ContainsAny(w, "\"'#\\$`") && w[0] != '%' && !strings.ContainsFunc(w, unicode.IsSpace) {
+	if w != "" && !strings.ContainsAny(w, "\"'#\\") && w[0] != '%' && !strings.ContainsFunc(w, unicode.IsSpace) {
 		return w
 	}
 	if !strings.Contains(w, "'") {
 		return "'" + w + "'"
 	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`")
+	// Inside double quotes only \ and " need a backslash; $ and ` are
+	// literal to pykickstart.
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
 	return `"` + r.Replace(w) + `"`
 }
 
@@ -345,9 +368,10 @@ var ksKnownCommands = func() map[string]struct{} {
 	for _, c := range strings.Fields(`auth authconfig authselect autopart autostep bootloader btrfs cdrom clearpart
 		cmdline device deviceprobe dmraid driverdisk eula fcoe firewall firstboot graphical group halt harddrive
 		hmc ignoredisk install interactive iscsi iscsiname keyboard lang langsupport liveimg logging logvol
-		mediacheck method module monitor mouse multipath network nfs nvdimm ostreecontainer ostreesetup part
+		mediacheck method module monitor mount mouse multipath network nfs nvdimm ostreecontainer ostreesetup part
 		partition poweroff raid realm reboot repo reqpart rescue rhsm rootpw selinux services shutdown skipx
-		snapshot sshkey sshpw syspurpose text timesource timezone updates upgrade url user vnc volgroup xconfig
+		snapshot sshkey sshpw syspurpose text timesource timezone unsupported_hardware updates upgrade url user vnc
+		volgroup xconfig
 		zerombr zfcp zipl`) {
 		m[c] = struct{}{}
 	}

@@ -1,7 +1,9 @@
 package answerfile
 
 import (
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,12 +74,72 @@ func TestParseKickstartErrors(t *testing.T) {
 }
 
 func TestKSQuote(t *testing.T) {
-	for _, w := range []string{"plain", "with space", "it's", `a"b`, "$6$x", "#c", "", `back\slash`, "it's $HOME `x`"} {
+	for _, w := range []string{"plain", "with space", "it's", `a"b`, "$6$x", "#c", "a#c", "", `back\slash`, "it's $HOME `x`", `it's \$ \` + "`"} {
 		words, _, err := ksSplit("cmd " + ksQuote(w))
 		require.NoError(t, err, w)
 		require.Len(t, words, 2, w)
 		assert.Equal(t, w, words[1])
 	}
+}
+
+// TestKSSplitLikePykickstart holds ksSplit to what pykickstart reads:
+// Python's shlex.split(line, comments=True), run here when python3 exists,
+// and the expected words written out for the cases that once differed.
+func TestKSSplitLikePykickstart(t *testing.T) {
+	cases := []struct {
+		line  string
+		words []string
+	}{
+		{`part / --label=a#b --size=1`, []string{"part", "/", "--label=a"}},
+		{`user --gecos="a\$b"`, []string{"user", `--gecos=a\$b`}},
+		{"user --gecos=\"a\\`b\\`\"", []string{"user", "--gecos=a\\`b\\`"}},
+		{`user --gecos="q\"x\\y"`, []string{"user", `--gecos=q"x\y`}},
+		{`cmd a\ b 'c#d' "e#f"#g`, []string{"cmd", "a b", "c#d", "e#f"}},
+		{`cmd '' "" x`, []string{"cmd", "", "", "x"}},
+		{`cmd a\$b \#c`, []string{"cmd", "a$b", "#c"}},
+	}
+	for _, c := range cases {
+		got, _, err := ksSplit(c.line)
+		require.NoError(t, err, c.line)
+		assert.Equal(t, c.words, got, c.line)
+	}
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Log("python3 not installed: shlex cross-check skipped")
+		return
+	}
+	lines := []string{}
+	for _, c := range cases {
+		lines = append(lines, c.line)
+	}
+	lines = append(lines, `network --hostname=x # comment`, `rootpw --iscrypted $6$a$b#c`, `a"b c"d 'e f'g`,
+		`x "a\nb" 'a\nb' a\nb`, `x "\'" '\"'`)
+	in, err := json.Marshal(lines)
+	require.NoError(t, err)
+	out, err := exec.Command(python, "-c", `import json, shlex, sys
+print(json.dumps([shlex.split(l, comments=True) for l in json.loads(sys.argv[1])]))`, string(in)).Output()
+	require.NoError(t, err)
+	var want [][]string
+	require.NoError(t, json.Unmarshal(out, &want))
+	for i, l := range lines {
+		got, _, err := ksSplit(l)
+		require.NoError(t, err, l)
+		if len(got) == 0 {
+			got = []string{}
+		}
+		assert.Equal(t, want[i], got, "%s", l)
+	}
+}
+
+func TestKickstartSectionEnd(t *testing.T) {
+	ks, err := ParseKickstart([]byte("%post\n%end#x\necho a\n  %end   # done\nreboot\n"))
+	require.NoError(t, err)
+	require.Len(t, ks.Lines, 2)
+	assert.Equal(t, []string{"%end#x", "echo a"}, ks.Lines[0].Section.Body)
+	assert.Equal(t, "reboot", ks.Lines[1].Command.Name)
+	ks, err = ParseKickstart([]byte("unsupported_hardware\nmount /dev/sda1 /boot\n"))
+	require.NoError(t, err)
+	assert.Empty(t, ks.Warnings)
 }
 
 // FuzzParseKickstart: whatever parses must format to something that parses

@@ -187,9 +187,27 @@ func postScript(pl *plan, pp postPlan) string {
 		w("done")
 	}
 	// Checks for the report.
+	for _, l := range checkLines(pl, pp.skipCheck) {
+		w("%s", l)
+	}
+	w("if [ \"$pxekit_failed\" = 0 ]; then pxekit_status=ok; else pxekit_status=failed; fi")
+	w(`printf '{"stage":"installed","hostname":"%%s","os":"%%s","status":"%%s","checks":[%%s]}\n' %s %s "$pxekit_status" "$pxekit_checks" > %s`,
+		shq(s.Hostname), shq(pl.info.ID), ReportPath)
+	w("echo \"pxekit: post-install $pxekit_status\"")
+	if s.Callback.URL != "" {
+		installFirstBoot(&b, pl)
+	}
+	return b.String()
+}
+
+// checkLines are the pxekit_check calls for the spec's own checks: users
+// (but those in skip), packages, enabled units and files.
+func checkLines(pl *plan, skip map[string]bool) []string {
+	s := &pl.spec
+	var out []string
 	for _, u := range s.Users {
-		if !pp.skipCheck[u.Name] {
-			w("pxekit_check %s id %s", shq("user "+u.Name), u.Name)
+		if !skip[u.Name] {
+			out = append(out, fmt.Sprintf("pxekit_check %s id %s", shq("user "+u.Name), u.Name))
 		}
 	}
 	pkgCheck := "dpkg -s"
@@ -197,21 +215,27 @@ func postScript(pl *plan, pp postPlan) string {
 		pkgCheck = "rpm -q"
 	}
 	for _, n := range s.Packages.Names {
-		w("pxekit_check %s %s %s", shq("package "+n), pkgCheck, shq(n))
+		out = append(out, fmt.Sprintf("pxekit_check %s %s %s", shq("package "+n), pkgCheck, shq(n)))
+	}
+	for _, r := range pl.repos {
+		if pl.info.Family == osid.Anaconda {
+			out = append(out, fmt.Sprintf("pxekit_check %s test -f %s", shq("repo "+r.name), shq("/etc/yum.repos.d/"+r.name+".repo")))
+		} else if r.baseURL != "" {
+			// Wherever the installer or the script put it, one-line or
+			// deb822 format.
+			out = append(out, fmt.Sprintf("pxekit_check %s grep -rqsF -- %s /etc/apt/sources.list /etc/apt/sources.list.d",
+				shq("repo "+r.name), shq(r.baseURL)))
+		}
 	}
 	for _, st := range s.Post {
 		for _, u := range st.Enable {
-			w("pxekit_check %s systemctl is-enabled %s", shq("enabled "+u), shq(u))
+			out = append(out, fmt.Sprintf("pxekit_check %s systemctl is-enabled %s", shq("enabled "+u), shq(u)))
 		}
 		if st.File != nil {
-			w("pxekit_check %s test -f %s", shq("file "+st.File.Path), shq(st.File.Path))
+			out = append(out, fmt.Sprintf("pxekit_check %s test -f %s", shq("file "+st.File.Path), shq(st.File.Path)))
 		}
 	}
-	w("if [ \"$pxekit_failed\" = 0 ]; then pxekit_status=ok; else pxekit_status=failed; fi")
-	w(`printf '{"hostname":"%%s","os":"%%s","status":"%%s","checks":[%%s]}\n' %s %s "$pxekit_status" "$pxekit_checks" > %s`,
-		shq(s.Hostname), shq(pl.info.ID), ReportPath)
-	w("echo \"pxekit: post-install $pxekit_status\"")
-	return b.String()
+	return out
 }
 
 func writeKeys(w func(string, ...any), user, home string, keys []string) {

@@ -134,6 +134,9 @@ func (r *Renderer) plan(info osid.Info, in *Spec) (*plan, error) {
 		if s.Users[i].SudoNoPassword {
 			s.Users[i].Sudo = true
 		}
+		if s.Users[i].Shell == "" && info.Family != osid.Anaconda {
+			s.Users[i].Shell = "/bin/bash"
+		}
 	}
 	if s.Timezone == "" {
 		s.Timezone = "UTC"
@@ -293,6 +296,20 @@ func (r Repo) effectiveName() string {
 // checkFamily reports what the target installer cannot express.
 func checkFamily(p *problems, pl *plan) {
 	s := &pl.spec
+	checkHash := func(field string, pw Password) {
+		if pw.Hash == "" {
+			return
+		}
+		if id, why := parseHash(pw.Hash); why == "" {
+			if why := hashUnsupported(pl.info, id); why != "" {
+				p.add(field+".hash", "%s: the account could never log in with its password; use a $6$ hash (mkpasswd -m sha-512)", why)
+			}
+		}
+	}
+	checkHash("root.password", s.Root.Password)
+	for i, u := range s.Users {
+		checkHash(fmt.Sprintf("users[%d].password", i), u.Password)
+	}
 	switch pl.info.Family {
 	case osid.Subiquity:
 		if identityUser(s) < 0 {
@@ -300,6 +317,9 @@ func checkFamily(p *problems, pl *plan) {
 		}
 		if s.Network.Mode == "static" && s.Network.Device == "" && s.Network.MAC == "" {
 			p.add("network.device", "Ubuntu has no notion of the boot NIC: a static setup needs device or mac")
+		}
+		if s.Offline && s.Mirror == "" {
+			p.add("mirror", "offline needs a mirror for Ubuntu: without one the installer and the installed system use archive.ubuntu.com and security.ubuntu.com")
 		}
 		if s.Finish == "poweroff" && pl.info.Major < 22 {
 			p.add("finish", "poweroff needs Ubuntu 22.04 or later (autoinstall shutdown key)")

@@ -28,7 +28,7 @@ type rendered struct {
 	name   string // golden file name
 	data   []byte
 	scheme string
-	full   bool
+	full   bool // every customization: fullSpec or offlineSpec
 }
 
 // renderMatrix renders the matrix once per test binary; tests only read it.
@@ -48,11 +48,13 @@ var matrixOnce = sync.OnceValues(func() ([]rendered, error) {
 			return nil, err
 		}
 		for _, scheme := range []string{SchemePlain, SchemeLVM} {
-			for _, full := range []bool{false, true} {
-				s := DemoSpec(scheme)
-				custom := "demo"
-				if full {
-					s, custom = fullSpec(info, scheme), "full"
+			for _, custom := range []string{"demo", "full", "offline"} {
+				s, full := DemoSpec(scheme), custom != "demo"
+				switch custom {
+				case "full":
+					s = fullSpec(info, scheme)
+				case "offline":
+					s = offlineSpec(info, scheme)
 				}
 				ext := map[string]string{KindKickstart: "ks", KindAutoinstall: "user-data", KindPreseed: "preseed"}[kind]
 				data, err := r.Render(info.ID, kind, s)
@@ -204,6 +206,9 @@ func ksOptions(d string) map[string][]string {
 		if d == DialectRHEL9 {
 			common["rootpw"] = append(common["rootpw"], "--allow-ssh")
 		}
+		if d == DialectRHEL9 || d == DialectF33 {
+			common["timesource"] = []string{"--ntp-server", "--ntp-pool", "--ntp-disable", "--nts"}
+		}
 	}
 	return common
 }
@@ -256,7 +261,13 @@ func TestKickstartAgainstTable(t *testing.T) {
 		root := ks.Commands("rootpw")
 		require.Len(t, root, 1)
 		_, allowSSH := root[0].Option("--allow-ssh")
-		assert.Equal(t, d == DialectRHEL9 && f.full, allowSSH, f.name)
+		assert.Equal(t, rootpwAllowSSH(f.info) && f.full, allowSSH, f.name)
+		// Rocky 9.0's pykickstart predates rootpw --allow-ssh.
+		if f.info.ID == "rocky-9.0" {
+			assert.False(t, allowSSH, f.name)
+		}
+		// One sshkey line per user at most: pykickstart keeps the last.
+		assert.Empty(t, ks.Commands("sshkey"), f.name)
 		// What the parser reads, it writes back equivalently.
 		again, err := ParseKickstart(ks.Format())
 		require.NoError(t, err)

@@ -149,10 +149,11 @@ func TestCallbackRequest(t *testing.T) {
 			var code string
 			switch c.kind {
 			case KindKickstart:
-				for name, body := range snips {
-					if strings.Contains(body, "Content-Type") {
+				for _, body := range snips {
+					// The %post --nochroot section; the chroot one carries
+					// the first-boot script, which posts too.
+					if strings.Contains(body, "Content-Type") && strings.Contains(body, "/mnt/sysimage") {
 						code = body
-						_ = name
 					}
 				}
 				code = strings.ReplaceAll(code, "/mnt/sysimage", root)
@@ -210,8 +211,9 @@ func TestCallbackRequest(t *testing.T) {
 	}
 }
 
-// TestKickstartPreDiskPick runs the %pre disk detection against a stubbed
-// lsblk: zram, CD-ROMs and removable disks are skipped.
+// TestKickstartPreDiskPick runs the %pre of a rendered kickstart against a
+// fake /sys (see TestDiskPickScript for the rule itself): zram, CD-ROMs and
+// removable disks are skipped, the smallest remaining disk is taken.
 func TestKickstartPreDiskPick(t *testing.T) {
 	data, err := Render("rocky-9.0", KindKickstart, DemoSpec(""))
 	require.NoError(t, err)
@@ -219,10 +221,17 @@ func TestKickstartPreDiskPick(t *testing.T) {
 	require.NoError(t, err)
 	pre := ks.Sections("pre")
 	require.Len(t, pre, 1)
-	out := filepath.Join(t.TempDir(), "disk.ks")
+	tmp := t.TempDir()
+	out := filepath.Join(tmp, "disk.ks")
 	body := strings.ReplaceAll(strings.Join(pre[0].Body, "\n"), diskInclude, out)
-	stub := "lsblk() { printf '/dev/zram0 disk 0 0\\n/dev/sr0 rom 1 1\\n/dev/sdb disk 1 0\\n/dev/loop0 loop 0 1\\n/dev/nvme0n1 disk 0 0\\n/dev/sda disk 0 0\\n'; }\n"
-	cmdOut, err := exec.Command("sh", "-c", stub+body).CombinedOutput()
+	body = strings.ReplaceAll(body, "/tmp/pxekit-disk.sh", filepath.Join(tmp, "pick.sh"))
+	root := fakeSys(t, []fakeDisk{
+		{name: "zram0", mib: 4096}, {name: "sr0", mib: 9000, cd: true}, {name: "sdb", mib: 8000, removable: true},
+		{name: "loop0", mib: 900}, {name: "nvme0n1", mib: 200000}, {name: "sda", mib: 900000},
+	}, nil)
+	cmd := exec.Command("sh", "-c", body)
+	cmd.Env = append(os.Environ(), "PXEKIT_ROOT="+root)
+	cmdOut, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(cmdOut))
 	got, err := os.ReadFile(out)
 	require.NoError(t, err)

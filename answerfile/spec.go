@@ -3,8 +3,10 @@ package answerfile
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -16,7 +18,9 @@ type Spec struct {
 	// Hostname of the installed system (a single DNS label or an FQDN).
 	// Required.
 	Hostname string `yaml:"hostname" json:"hostname"`
-	// Timezone is an IANA zone such as "Asia/Shanghai". Default "UTC".
+	// Timezone is an IANA zone such as "Asia/Shanghai", checked against
+	// the time zone database Go embeds (a zone added after a target's
+	// release may still be missing there). Default "UTC".
 	Timezone string `yaml:"timezone,omitempty" json:"timezone,omitempty"`
 	// Locale such as "en_US.UTF-8". Default "en_US.UTF-8".
 	Locale string `yaml:"locale,omitempty" json:"locale,omitempty"`
@@ -37,8 +41,9 @@ type Spec struct {
 	Network Network `yaml:"network,omitempty" json:"network,omitempty"`
 	// Disk is the install target.
 	Disk Disk `yaml:"disk,omitempty" json:"disk,omitempty"`
-	// Layout is the partitioning on GPT for UEFI. Default: plain scheme
-	// with the default partitions.
+	// Layout is the partitioning of the disk (GPT, bootable on BIOS and
+	// UEFI). Default: the plain scheme with the default partitions (see
+	// DefaultLayout and the table in the package documentation).
 	Layout Layout `yaml:"layout,omitempty" json:"layout,omitempty"`
 	// Packages to install or leave out.
 	Packages Packages `yaml:"packages,omitempty" json:"packages,omitempty"`
@@ -53,6 +58,16 @@ type Spec struct {
 	Finish string `yaml:"finish,omitempty" json:"finish,omitempty"`
 	// Callback reports the end of the install to a server (install-once).
 	Callback Callback `yaml:"callback,omitempty" json:"callback,omitempty"`
+	// Offline keeps the installer and the installed system from contacting
+	// any host the spec does not name: no NTP unless NTP is set, no
+	// security or updates mirrors, no geoip or other online look-ups; only
+	// Mirror, Repos, NTP and Callback are contacted. Default false (each
+	// installer's own defaults, listed in the package documentation).
+	Offline bool `yaml:"offline,omitempty" json:"offline,omitempty"`
+	// NTP servers (host names or addresses) for the installer's clock and
+	// the installed system. Default: none given, the installer's default
+	// pool unless Offline.
+	NTP []string `yaml:"ntp,omitempty" json:"ntp,omitempty"`
 }
 
 // Root configures the root account.
@@ -71,7 +86,11 @@ type Root struct {
 // when rendering. Set exactly one. The plaintext is never rendered, logged or
 // marshalled.
 type Password struct {
-	// Hash is a crypt(3) hash ("$6$…", "$5$…", "$y$…") used as given.
+	// Hash is a crypt(3) hash used as given: "$6$…" (SHA-512) or "$5$…"
+	// everywhere; "$y$…" (yescrypt) and "$2b$…" (bcrypt) only for Debian
+	// 11+, Ubuntu 22.04+ and EL 9, whose libxcrypt verifies them (glibc's
+	// crypt on EL 7 and Debian 9/10 does not). A truncated hash is an
+	// error.
 	Hash string `yaml:"hash,omitempty" json:"hash,omitempty"`
 	// Plain is hashed with SHA-512 crypt and a random salt at render time.
 	Plain Secret `yaml:"plain,omitempty" json:"plain,omitempty"`
@@ -132,7 +151,9 @@ type User struct {
 	SudoNoPassword bool `yaml:"sudo_nopasswd,omitempty" json:"sudo_nopasswd,omitempty"`
 	// SSHKeys are authorized_keys lines for the user.
 	SSHKeys []string `yaml:"ssh_keys,omitempty" json:"ssh_keys,omitempty"`
-	// Shell is the login shell. Default: the distribution's.
+	// Shell is the login shell. Default /bin/bash (useradd's default on
+	// the anaconda family; set explicitly on Debian and Ubuntu, whose
+	// useradd would give /bin/sh).
 	Shell string `yaml:"shell,omitempty" json:"shell,omitempty"`
 }
 
@@ -157,11 +178,23 @@ type Network struct {
 	Domain string `yaml:"domain,omitempty" json:"domain,omitempty"`
 }
 
-// Disk is the install target.
+// Disk is the install target. With no selector set, every installer takes
+// the same disk: the smallest disk that is not removable, read-only, a CD,
+// a loop, RAM or zram device (on a server with a small boot SSD and large
+// data disks, the boot SSD). Device, Serial and MinGiB/MaxGiB narrow the
+// choice; the install stops with a message when no disk matches.
 type Disk struct {
-	// Device is the target disk ("sda", "/dev/nvme0n1"). Default: the first
-	// non-removable disk the installer sees, found at install time.
+	// Device is the target disk by path: "sda", "/dev/nvme0n1" or a stable
+	// "/dev/disk/by-path/…" or "/dev/disk/by-id/…" name. Default: none.
 	Device string `yaml:"device,omitempty" json:"device,omitempty"`
+	// Serial selects the disk whose serial number (as the kernel reports it
+	// in /sys/block/*/device/serial or udev's ID_SERIAL_SHORT) equals it.
+	// Default: none.
+	Serial string `yaml:"serial,omitempty" json:"serial,omitempty"`
+	// MinGiB and MaxGiB bound the disk's size in GiB (2^30 bytes); the
+	// smallest disk inside the range is taken. 0 means unbounded.
+	MinGiB int `yaml:"min_gib,omitempty" json:"min_gib,omitempty"`
+	MaxGiB int `yaml:"max_gib,omitempty" json:"max_gib,omitempty"`
 	// Wipe must be true: the layout replaces the disk's partition table and
 	// every partition and LVM volume on it. Requiring it makes destroying
 	// data an explicit decision.
@@ -174,15 +207,19 @@ const (
 	SchemeLVM   = "lvm"
 )
 
-// Layout is a GPT partitioning for UEFI machines.
+// Layout is a GPT partitioning that boots on BIOS and UEFI machines: every
+// layout starts with a 1 MiB BIOS boot partition (added by the renderers,
+// not listed here) and must have a /boot/efi partition.
 type Layout struct {
 	// Scheme is "plain" (default: every mount point a partition) or "lvm"
 	// (partitions for /boot/efi and /boot, one volume group on the rest).
 	Scheme string `yaml:"scheme,omitempty" json:"scheme,omitempty"`
-	// Partitions are the GPT partitions in disk order. Default: /boot/efi
-	// 600 MiB, /boot 1024 MiB, and for the plain scheme swap 4096 MiB and /
-	// on the rest. With LVM they are the non-LVM partitions; the physical
-	// volume takes the rest of the disk.
+	// Partitions are the GPT partitions in disk order, after the BIOS boot
+	// partition. Default: /boot/efi 512 MiB, /boot 1024 MiB, and for the
+	// plain scheme swap 1024 MiB and / of at least 5120 MiB on the rest.
+	// With LVM they are the non-LVM partitions; the physical volume takes
+	// the rest of the disk. /boot/efi needs at least 100 MiB, /boot 256
+	// MiB, / 2048 MiB.
 	Partitions []Volume `yaml:"partitions,omitempty" json:"partitions,omitempty"`
 	// LVM is the volume group of the "lvm" scheme.
 	LVM LVM `yaml:"lvm,omitempty" json:"lvm,omitempty"`
@@ -192,8 +229,8 @@ type Layout struct {
 type LVM struct {
 	// VG is the volume group name. Default "vg0".
 	VG string `yaml:"vg,omitempty" json:"vg,omitempty"`
-	// Volumes are the logical volumes. Default: swap 4096 MiB named "swap"
-	// and / on the rest named "root".
+	// Volumes are the logical volumes. Default: swap 1024 MiB named "swap"
+	// and / of at least 5120 MiB on the rest named "root".
 	Volumes []Volume `yaml:"volumes,omitempty" json:"volumes,omitempty"`
 }
 
@@ -309,17 +346,90 @@ type Callback struct {
 	Events bool `yaml:"events,omitempty" json:"events,omitempty"`
 }
 
-// ParseSpec reads a YAML (or JSON, which is YAML) spec. Unknown keys are an
-// error so that a misspelt key is not silently ignored. The spec is not
-// validated; Render and Validate do that.
+// ParseSpec reads a YAML (or JSON, which is YAML) spec of at most
+// MaxSpecBytes and 100000 YAML nodes (aliases expanded). Unknown keys are an
+// error so that a misspelt key is not silently ignored. Error messages
+// give line numbers and never quote values, which may be secrets. The spec
+// is not validated; Render and Validate do that.
 func ParseSpec(data []byte) (*Spec, error) {
+	if len(data) > MaxSpecBytes {
+		return nil, fmt.Errorf("answerfile: parsing spec: %d bytes, at most %d", len(data), MaxSpecBytes)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("answerfile: parsing spec: %w", hideValues(err))
+	}
+	if n := countNodes(&root, maxSpecNodes+1, 0); n > maxSpecNodes {
+		return nil, fmt.Errorf("answerfile: parsing spec: more than %d YAML nodes (aliases expanded)", maxSpecNodes)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var s Spec
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("answerfile: parsing spec: %w", err)
+		return nil, fmt.Errorf("answerfile: parsing spec: %w", hideValues(err))
 	}
 	return &s, nil
+}
+
+// countNodes counts n's nodes, following aliases, and stops counting at
+// limit so that alias bombs cost nothing. Alias depth is bounded too.
+func countNodes(n *yaml.Node, limit, depth int) int {
+	if n == nil || depth > 100 {
+		return limit
+	}
+	count := 1
+	if n.Kind == yaml.AliasNode {
+		return count + countNodes(n.Alias, limit-count, depth+1)
+	}
+	for _, c := range n.Content {
+		if count >= limit {
+			return limit
+		}
+		count += countNodes(c, limit-count, depth+1)
+	}
+	return count
+}
+
+// reQuoted matches the values yaml.v3 quotes in its type errors
+// ("cannot unmarshal !!str `hunter2` into ...").
+var reQuoted = regexp.MustCompile("`[^`]*`")
+
+// hideValues rewrites YAML errors so that they name lines and types but no
+// values: a password written where a mapping belongs would be echoed.
+func hideValues(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs := make([]string, len(te.Errors))
+		for i, m := range te.Errors {
+			msgs[i] = reQuoted.ReplaceAllString(m, "(value not shown)")
+		}
+		return &yaml.TypeError{Errors: msgs}
+	}
+	return errors.New(reQuoted.ReplaceAllString(err.Error(), "(value not shown)"))
+}
+
+// UnmarshalYAML takes only the mapping form, with a message that does not
+// echo a password written as a plain string.
+func (p *Password) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return fmt.Errorf("line %d: a password is a mapping, {hash: ...} or {plain: ...}; the value is not shown", n.Line)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Value != "hash" && k.Value != "plain" {
+			return fmt.Errorf("line %d: a password takes the keys hash and plain only; the key is not shown", k.Line)
+		}
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: password %s must be a string", v.Line, k.Value)
+		}
+	}
+	type plain Password // without this method
+	var out plain
+	if err := n.Decode(&out); err != nil {
+		return hideValues(err)
+	}
+	*p = Password(out)
+	return nil
 }
 
 // demoPasswordHash is SHA-512 crypt of "pxekit-demo".
@@ -330,7 +440,7 @@ const demoPasswordHash = "$6$pxekitdemosalt$CNbX.5VZ2sQgrl7tHPEy5LpP2PyybeVzbbxJ
 const DemoPassword = "pxekit-demo"
 
 // DemoSpec returns a small, valid spec for demonstrations: hostname "demo",
-// DHCP on the boot NIC, the first disk wiped, the given layout scheme ("" is
+// DHCP on the boot NIC, the disk of the one disk rule (see Disk) wiped, the given layout scheme ("" is
 // plain), root and an "ops" sudo user whose password is DemoPassword.
 // Rendered files carry a comment saying to change it.
 func DemoSpec(scheme string) *Spec {

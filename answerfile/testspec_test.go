@@ -91,3 +91,25 @@ func fullSpec(info osid.Info, scheme string) *Spec {
 	}
 	return s
 }
+
+const testKey2 = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEx2oZ0pTvbUIi5u7CEZQfVPa0a9Qd5d1ECc8mIvWTtY3FCOHqHc8l1Zr6hD0z6l4vR+2N3nYfWzgk4pVHu1G8I= backup@example"
+
+// offlineSpec is fullSpec with the rest of the fields: offline with NTP
+// servers, disk selectors instead of a device name, several keys per
+// account and a third user without a password.
+func offlineSpec(info osid.Info, scheme string) *Spec {
+	s := fullSpec(info, scheme)
+	s.Offline = true
+	s.NTP = []string{"ntp1.example.com", "192.0.2.123"}
+	s.Disk = Disk{Serial: "S4EWNX0R123456", MinGiB: 100, MaxGiB: 2000, Wipe: true}
+	s.Root.SSHKeys = append(s.Root.SSHKeys, testKey2)
+	for i := range s.Users {
+		s.Users[i].SSHKeys = append(s.Users[i].SSHKeys, testKey2)
+	}
+	s.Users = append(s.Users, User{Name: "audit", FullName: "Audit", Groups: []string{"adm"}, SSHKeys: []string{testKey2}, Shell: "/bin/sh"})
+	s.Users[0].Sudo = false
+	s.Users[0].Shell = "/usr/bin/zsh"
+	s.Packages.Names = append(s.Packages.Names, "zsh")
+	s.Timezone = "Europe/Berlin"
+	return s
+}

@@ -9,6 +9,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
+	_ "time/tzdata" // time zones are checked the same on every machine
 )
 
 // Errors callers can test with errors.Is.
@@ -78,8 +80,8 @@ var (
 	reLocale   = regexp.MustCompile(`^[A-Za-z]{2,3}(_[A-Z]{2})?(\.[A-Za-z0-9-]+)?(@[a-z]+)?$`)
 	reKeyboard = regexp.MustCompile(`^[a-z0-9_-]+(\([a-z0-9_-]+\))?$`)
 	reUser     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
-	reHash     = regexp.MustCompile(`^\$[0-9a-z]+\$[A-Za-z0-9./$=,]+$`)
 	reDevice   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9/_.:-]*$`)
+	reSerial   = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:+/-]*$`)
 	reVGName   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,126}$`)
 	rePackage  = regexp.MustCompile(`^[A-Za-z0-9@^_][A-Za-z0-9_.+:~*-]*$`)
 	reRepoName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
@@ -107,9 +109,25 @@ func (s *Spec) Validate() error {
 }
 
 func (s *Spec) validate(p *problems) {
+	s.validateLimits(p)
 	validHostname(p, s.Hostname)
-	if s.Timezone != "" && !reTimezone.MatchString(s.Timezone) {
-		p.add("timezone", "%q is not an IANA zone name like Asia/Shanghai", s.Timezone)
+	if s.Timezone != "" {
+		if !reTimezone.MatchString(s.Timezone) || len(s.Timezone) > 64 {
+			p.add("timezone", "%q is not an IANA zone name like Asia/Shanghai", s.Timezone)
+		} else if _, err := time.LoadLocation(s.Timezone); err != nil || s.Timezone == "Local" {
+			p.add("timezone", "%q is not in the IANA time zone database (misspelt? e.g. Asia/Shanghai); the installer would stop or fall back to UTC", s.Timezone)
+		}
+	}
+	if len(s.NTP) > maxNTP {
+		p.add("ntp", "%d servers: at most %d", len(s.NTP), maxNTP)
+	}
+	for i, n := range s.NTP {
+		if _, err := netip.ParseAddr(n); err == nil {
+			continue
+		}
+		if !validDomain(n) {
+			p.add(fmt.Sprintf("ntp[%d]", i), "%q is not a host name or IP address", n)
+		}
 	}
 	if s.Locale != "" && !reLocale.MatchString(s.Locale) {
 		p.add("locale", "%q is not a locale like en_US.UTF-8", s.Locale)
@@ -156,10 +174,11 @@ func (s *Spec) validate(p *problems) {
 	if !s.Disk.Wipe {
 		p.add("disk.wipe", "must be true: the layout replaces everything on the target disk")
 	}
-	if s.Disk.Device != "" && !reDevice.MatchString(strings.TrimPrefix(s.Disk.Device, "/dev/")) {
-		p.add("disk.device", "%q is not a disk name like sda or /dev/nvme0n1", s.Disk.Device)
-	}
+	s.Disk.validate(p)
 	s.Layout.validate(p)
+	if max := s.Disk.MaxGiB; max > 0 && max <= maxDiskGiB && max*1024 < s.Layout.MinDiskMiB() {
+		p.add("disk.max_gib", "%d GiB is less than the layout needs (%d MiB): no disk in the range could hold it", max, s.Layout.MinDiskMiB())
+	}
 	validNames(p, "packages.groups", s.Packages.Groups)
 	validNames(p, "packages.names", s.Packages.Names)
 	validNames(p, "packages.exclude", s.Packages.Exclude)
@@ -187,6 +206,18 @@ func (s *Spec) validate(p *problems) {
 	} else if s.Callback.Events {
 		p.add("callback.events", "needs callback.url")
 	}
+}
+
+func validDomain(h string) bool {
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(h, ".") {
+		if !reLabel.MatchString(l) {
+			return false
+		}
+	}
+	return true
 }
 
 func validHostname(p *problems, h string) {
@@ -221,8 +252,10 @@ func validPassword(p *problems, field string, pw Password) {
 	if pw.Hash != "" && pw.Plain != "" {
 		p.add(field, "set hash or plain, not both")
 	}
-	if pw.Hash != "" && !reHash.MatchString(pw.Hash) {
-		p.add(field+".hash", "not a crypt(3) hash like $6$salt$... (generate one with HashPassword or mkpasswd -m sha-512)")
+	if pw.Hash != "" {
+		if _, why := parseHash(pw.Hash); why != "" {
+			p.add(field+".hash", "%s; the account could not log in with its password (generate one with HashPassword or mkpasswd -m sha-512)", why)
+		}
 	}
 	if strings.ContainsAny(string(pw.Plain), "\n") {
 		p.add(field+".plain", "must be a single line")
@@ -305,6 +338,32 @@ func (n Network) validate(p *problems) {
 	}
 }
 
+// maxDiskGiB bounds disk.min_gib and disk.max_gib (1 EiB).
+const maxDiskGiB = 1 << 30
+
+func (d Disk) validate(p *problems) {
+	if d.Device != "" {
+		dev := strings.TrimPrefix(d.Device, "/dev/")
+		if !reDevice.MatchString(dev) || len(d.Device) > 255 || strings.Contains(dev, "..") {
+			p.add("disk.device", "%q is not a disk name like sda, /dev/nvme0n1 or /dev/disk/by-id/...", d.Device)
+		}
+	}
+	if d.Serial != "" && (!reSerial.MatchString(d.Serial) || len(d.Serial) > 128) {
+		p.add("disk.serial", "%q is not a serial number (letters, digits and _ . : + / -, at most 128)", d.Serial)
+	}
+	for _, b := range []struct {
+		field string
+		v     int
+	}{{"disk.min_gib", d.MinGiB}, {"disk.max_gib", d.MaxGiB}} {
+		if b.v < 0 || b.v > maxDiskGiB {
+			p.add(b.field, "%d: must be between 0 (no bound) and %d", b.v, maxDiskGiB)
+		}
+	}
+	if d.MinGiB > 0 && d.MaxGiB > 0 && d.MaxGiB < d.MinGiB {
+		p.add("disk.max_gib", "%d is less than disk.min_gib %d", d.MaxGiB, d.MinGiB)
+	}
+}
+
 func (l Layout) validate(p *problems) {
 	switch l.Scheme {
 	case "", SchemePlain:
@@ -324,6 +383,8 @@ func (l Layout) validate(p *problems) {
 		case mp == "":
 			p.add(f+".mount", "required (a path or swap)")
 		case mp == "swap":
+		case mp == "biosboot":
+			p.add(f+".mount", "the 1 MiB BIOS boot partition is added to every layout; leave it out")
 		case !reMount.MatchString(mp) || path.Clean(mp) != mp:
 			p.add(f+".mount", "%q is not a clean absolute path or swap", mp)
 		}
@@ -338,6 +399,19 @@ func (l Layout) validate(p *problems) {
 			p.add(f+".size", "must be > 0")
 		case v.Size == 0 && !v.Grow:
 			p.add(f+".size", "must be > 0 (or set grow)")
+		case v.Size > maxVolumeMiB:
+			p.add(f+".size", "%d MiB is more than %d MiB (1 EiB)", v.Size, maxVolumeMiB)
+		}
+		least := map[string]struct {
+			mib int
+			why string
+		}{
+			"/boot/efi": {minESPMiB, "firmware and mkfs.vfat need a FAT32 EFI system partition"},
+			"/boot":     {minBootMiB, "/boot holds every installed kernel with its initramfs; updates would fail"},
+			"/":         {minRootMiB, "the smallest package set of any target does not fit"},
+		}[mp]
+		if least.mib > 0 && v.Size < least.mib && !(v.Grow && v.Size == 0 && mp == "/") {
+			p.add(f+".size", "%d MiB is less than the %d MiB %s needs: %s, and the install would fail", v.Size, least.mib, mp, least.why)
 		}
 		if v.FS != "" && !knownFS[v.FS] {
 			p.add(f+".fs", "%q: must be one of xfs, ext4, ext3, ext2, btrfs, vfat, swap", v.FS)
@@ -370,6 +444,14 @@ func (l Layout) validate(p *problems) {
 				p.add(fmt.Sprintf("%s[%d].grow", field, i), "only the last volume may grow")
 			}
 		}
+	}
+	if len(d.Partitions) > maxVolumes {
+		p.add("layout.partitions", "%d partitions: at most %d", len(d.Partitions), maxVolumes)
+		return
+	}
+	if len(d.LVM.Volumes) > maxVolumes {
+		p.add("layout.lvm.volumes", "%d logical volumes: at most %d", len(d.LVM.Volumes), maxVolumes)
+		return
 	}
 	for i, v := range d.Partitions {
 		check(fmt.Sprintf("layout.partitions[%d]", i), v, false)
@@ -485,28 +567,6 @@ func (st Step) validate(p *problems, f string) {
 			p.add(fmt.Sprintf("%s.sysctl[%d].value", f, i), "must be one non-empty line")
 		}
 	}
-}
-
-// withDefaults fills in the default partitions and volumes.
-func (l Layout) withDefaults() Layout {
-	if l.Scheme == "" {
-		l.Scheme = SchemePlain
-	}
-	if len(l.Partitions) == 0 {
-		l.Partitions = []Volume{{Mount: "/boot/efi", Size: 600}, {Mount: "/boot", Size: 1024}}
-		if l.Scheme == SchemePlain {
-			l.Partitions = append(l.Partitions, Volume{Mount: "swap", Size: 4096}, Volume{Mount: "/", Size: 8192, Grow: true})
-		}
-	}
-	if l.Scheme == SchemeLVM {
-		if l.LVM.VG == "" {
-			l.LVM.VG = "vg0"
-		}
-		if len(l.LVM.Volumes) == 0 {
-			l.LVM.Volumes = []Volume{{Mount: "swap", Size: 4096}, {Mount: "/", Size: 8192, Grow: true}}
-		}
-	}
-	return l
 }
 
 // lvName is the volume's LV name, derived from the mount point if unset.

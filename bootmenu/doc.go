@@ -27,7 +27,10 @@
 //     anaconda, subiquity and debian-installer, by OS identifier
 //     ("rocky-9.0", "ubuntu-22.04", "debian-12"); InstallMenu is the
 //     one-call path to "install X from repo R with answer file A, or boot
-//     the local disk".
+//     the local disk". InstallInput also carries what an installer must know
+//     before it can fetch its answer file: for d-i the hostname, domain and
+//     a static address (netcfg asks before the preseed is read), for
+//     anaconda and Ubuntu a static ip=; nameservers and a syslog target.
 //   - GRUBConfigNames and PXELinuxConfigNames list per-host file names in
 //     the order the loaders ask for them; ParseConfigName maps a requested
 //     name back to the client, so a TFTP server can render per-host menus

@@ -127,3 +127,34 @@ func ExampleParseConfigName() {
 	// grub 10.77.0.128/28 <nil>
 	// true
 }
+
+// A Debian machine with a fixed address on a network without DHCP for it:
+// everything netcfg asks goes on the kernel line, because d-i configures
+// its network before it fetches the preseed file.
+func ExampleInstallArgs_static() {
+	args, err := bootmenu.InstallArgs("debian-12", bootmenu.InstallInput{
+		AnswerURL:   "http://192.0.2.1:8080/preseed.cfg",
+		Hostname:    "db1",
+		Domain:      "example.org",
+		Address:     netip.MustParsePrefix("192.0.2.10/24"),
+		Gateway:     netip.MustParseAddr("192.0.2.254"),
+		Nameservers: []string{"192.0.2.53"},
+		NoBootIF:    true,
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, a := range args[6:] {
+		fmt.Println(a)
+	}
+	// Output:
+	// netcfg/get_hostname=db1
+	// netcfg/get_domain=example.org
+	// netcfg/disable_autoconfig=true
+	// netcfg/get_ipaddress=192.0.2.10
+	// netcfg/get_netmask=255.255.255.0
+	// netcfg/get_gateway=192.0.2.254
+	// netcfg/get_nameservers=192.0.2.53
+	// netcfg/confirm_static=true
+}

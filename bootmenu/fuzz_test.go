@@ -2,6 +2,7 @@ package bootmenu
 
 import (
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -82,6 +83,43 @@ func FuzzParseConfigName(f *testing.F) {
 			}
 		default:
 			t.Fatalf("%q: parsed to an empty request", name)
+		}
+	})
+}
+
+// FuzzInstallArgsNetwork feeds arbitrary names to the network inputs: they
+// are refused with a sentinel error or arrive as whole values, and the
+// colon-separated ip= word keeps its fields (a name cannot shift the
+// interface or the autoconf method).
+func FuzzInstallArgsNetwork(f *testing.F) {
+	for _, s := range []string{"db1", "a:b", "a b", "x\ny", "eth0", "", "-", "a.b", `"`, "10.0.0.1", "::1"} {
+		f.Add(s, s, s, s)
+	}
+	f.Fuzz(func(t *testing.T, host, domain, iface, ns string) {
+		for _, os := range []string{"debian-12", "rocky-9.0", "ubuntu-24.04"} {
+			in := InstallInput{AnswerURL: "http://h/a", RepoURL: "http://h/u.iso", Hostname: host, Domain: domain,
+				Interface: iface, Address: netip.MustParsePrefix("192.0.2.5/24")}
+			if ns != "" {
+				in.Nameservers = []string{ns}
+			}
+			args, err := InstallArgs(os, in)
+			if err != nil {
+				if !errors.Is(err, ErrInvalid) && !errors.Is(err, ErrUnsafe) {
+					t.Fatalf("%s: error wraps no sentinel: %v", os, err)
+				}
+				continue
+			}
+			for _, a := range args {
+				if a.Key == "ip" {
+					f := strings.Split(a.Value, ":")
+					if (len(f) != 7 && len(f) != 8) || f[4] != host || f[5] != iface {
+						t.Fatalf("%s: ip=%s from host %q iface %q", os, a.Value, host, iface)
+					}
+				}
+				if a.Key == "netcfg/get_hostname" && a.Value != host && host != "" {
+					t.Fatalf("hostname %q arrived as %q", host, a.Value)
+				}
+			}
 		}
 	})
 }

@@ -3,6 +3,7 @@ package bootmenu
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"path"
 	"strings"
@@ -35,15 +36,41 @@ type InstallInput struct {
 	// Console is the kernel console, e.g. "ttyS0,115200n8". Default: none
 	// (the kernel's own default).
 	Console string
-	// Nameservers are handed to d-i (netcfg/get_nameservers) so that it
-	// does not stop to ask when DHCP gives no DNS server. Ignored by the
-	// other installers, which do not ask. Several addresses are joined with
-	// a space, which iPXE cannot carry: give one for iPXE menus.
-	Nameservers []string
-	// Hostname and Domain preseed d-i's network questions; DHCP-supplied
-	// names still win. Defaults "unassigned-hostname" and
-	// "unassigned-domain", the values d-i documents for "take it from DHCP".
+	// Hostname and Domain name the machine while it installs. d-i needs
+	// them on the kernel line: its network comes up (and its questions are
+	// asked) before the preseed file is read, and a name given there wins
+	// over the preseed's. Anaconda and Ubuntu get Hostname in the static ip=
+	// only; their answer files name the installed system. Defaults for d-i:
+	// "unassigned-hostname" and "unassigned-domain", which d-i documents as
+	// "take it from DHCP".
 	Hostname, Domain string
+	// Address, when valid, is a static IPv4 address (with its prefix
+	// length) for the installer instead of DHCP, so that it can fetch its
+	// answer file on a network without a DHCP server for it: d-i's
+	// netcfg/get_ipaddress family, dracut's and casper's ip= (with
+	// Interface, Gateway, Hostname). Default: DHCP.
+	Address netip.Prefix
+	// Gateway is the static default router. Invalid (the zero value) with
+	// a valid Address means no default route.
+	Gateway netip.Addr
+	// Interface names the NIC that Address goes on in ip= (anaconda,
+	// Ubuntu). Default empty: the installer's own choice; d-i always uses
+	// interface=auto, which follows BOOTIF.
+	Interface string
+	// Nameservers are DNS servers for the installer: d-i's
+	// netcfg/get_nameservers (so that it does not stop to ask when DHCP
+	// gives none; several are joined with a space, which iPXE cannot carry:
+	// give one for iPXE menus), dracut's nameserver= and, with a static
+	// Address, the dns fields of casper's ip=.
+	Nameservers []string
+	// NoDefaultRoute tells d-i that a network without a router is expected
+	// (netcfg/no_default_route), instead of stopping to ask before the
+	// preseed is read. Implied by a static Address without Gateway.
+	NoDefaultRoute bool
+	// Syslog, when valid, sends the installer's log to that host and UDP
+	// port: inst.syslog= for anaconda, log_host= and log_port= for d-i.
+	// Ubuntu has no kernel-line syslog; it reports through its webhook.
+	Syslog netip.AddrPort
 	// Locale and Keymap answer the d-i questions asked before the preseed
 	// file can load. Defaults "en_US.UTF-8" and "us".
 	Locale, Keymap string
@@ -71,15 +98,23 @@ func checkURL(what, s string, required bool) error {
 //   - anaconda (EL7, EL8, EL9, openEuler, Kylin, UOS): inst.repo, inst.ks,
 //     optional inst.stage2. EL7 also still accepts the unprefixed ks=,
 //     repo= and ksdevice=; EL9's anaconda dropped them, so the inst.
-//     spelling, valid on all, is used.
-//   - subiquity (Ubuntu 20.04, 22.04, 24.04): ip=dhcp, url=<ISO>,
-//     autoinstall, ds=nocloud-net;s=<seed>/ (24.04's cloud-init: ds=nocloud;
+//     spelling, valid on all, is used. A static Address becomes dracut's
+//     ip=<addr>::<gw>:<mask>:<host>:<iface>:none, Nameservers nameserver=,
+//     Syslog inst.syslog=.
+//   - subiquity (Ubuntu 20.04, 22.04, 24.04): ip=dhcp (or, with a static
+//     Address, klibc's ip=<addr>::<gw>:<mask>:<host>:<iface>:off:<dns0>:<dns1>
+//     for casper's own fetch of the ISO and the seed; the installed
+//     system's network comes from autoinstall), url=<ISO>, autoinstall,
+//     ds=nocloud-net;s=<seed>/ (24.04's cloud-init: ds=nocloud;
 //     s=...), cloud-config-url=/dev/null so cloud-init does not fetch the
 //     ISO a second time as its config; 20.04 also needs root=/dev/ram0 and
 //     ramdisk_size for the ISO.
 //   - debian-installer: auto=true priority=critical url=<preseed>
-//     interface=auto, locale, keymap, hostname and domain (asked before the
-//     preseed is read), nameservers, and the mirror from RepoURL.
+//     interface=auto, locale, keymap, and everything netcfg asks before the
+//     preseed is fetched: hostname and domain, a static address
+//     (netcfg/disable_autoconfig, get_ipaddress, get_netmask, get_gateway,
+//     confirm_static), nameservers, no_default_route; then log_host and
+//     log_port, and the mirror from RepoURL.
 //
 // Then BOOTIF (unless NoBootIF), console=, and in.Extra.
 func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
@@ -96,6 +131,9 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 	if err := checkURL("stage2 URL", in.Stage2URL, false); err != nil {
 		return nil, err
 	}
+	if err := in.checkNetwork(); err != nil {
+		return nil, err
+	}
 	var args []Arg
 	switch info.Family {
 	case osid.Anaconda:
@@ -106,6 +144,16 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 			args = append(args, KV("inst.stage2", in.Stage2URL))
 		}
 		args = append(args, KV("inst.ks", in.AnswerURL))
+		if in.Address.IsValid() {
+			// dracut: ip=<client>::<gateway>:<netmask>:<hostname>:<interface>:none
+			args = append(args, KV("ip", in.ipWord("none")))
+		}
+		for _, ns := range in.Nameservers {
+			args = append(args, KV("nameserver", ns))
+		}
+		if in.Syslog.IsValid() {
+			args = append(args, KV("inst.syslog", in.Syslog.String()))
+		}
 	case osid.Subiquity:
 		if in.RepoURL == "" {
 			return nil, fmt.Errorf("%w: %s netboots the live-server ISO: RepoURL must be the ISO's URL", ErrInvalid, osID)
@@ -121,8 +169,17 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 		if info.Major >= 24 {
 			ds = "nocloud"
 		}
+		ip := "dhcp"
+		if in.Address.IsValid() {
+			// casper hands ip= to klibc's ipconfig:
+			// <client>:<server>:<gateway>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>
+			ip = in.ipWord("off")
+			if len(in.Nameservers) > 0 {
+				ip += ":" + strings.Join(in.Nameservers[:min(2, len(in.Nameservers))], ":")
+			}
+		}
 		args = append(args,
-			KV("ip", "dhcp"),
+			KV("ip", ip),
 			KV("url", in.RepoURL),
 			Flag("autoinstall"),
 			KV("ds", ds+";s="+seed),
@@ -153,13 +210,30 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 			KV("netcfg/get_hostname", host),
 			KV("netcfg/get_domain", dom),
 		)
-		if len(in.Nameservers) > 0 {
-			for _, ns := range in.Nameservers {
-				if net.ParseIP(ns) == nil {
-					return nil, fmt.Errorf("%w: nameserver %q is not an IP address", ErrInvalid, ns)
-				}
+		if in.Address.IsValid() {
+			// netcfg asks these before the preseed file is fetched.
+			args = append(args,
+				KV("netcfg/disable_autoconfig", "true"),
+				KV("netcfg/get_ipaddress", in.Address.Addr().String()),
+				KV("netcfg/get_netmask", netmask(in.Address.Bits())),
+			)
+			if in.Gateway.IsValid() {
+				args = append(args, KV("netcfg/get_gateway", in.Gateway.String()))
+			} else {
+				args = append(args, KV("netcfg/get_gateway", ""))
 			}
+		}
+		if len(in.Nameservers) > 0 {
 			args = append(args, KV("netcfg/get_nameservers", strings.Join(in.Nameservers, " ")))
+		}
+		if in.Address.IsValid() {
+			args = append(args, KV("netcfg/confirm_static", "true"))
+		}
+		if in.NoDefaultRoute || (in.Address.IsValid() && !in.Gateway.IsValid()) {
+			args = append(args, KV("netcfg/no_default_route", "true"))
+		}
+		if in.Syslog.IsValid() {
+			args = append(args, KV("log_host", in.Syslog.Addr().String()), KV("log_port", fmt.Sprint(in.Syslog.Port())))
 		}
 		if in.RepoURL != "" {
 			u, _ := url.Parse(in.RepoURL)
@@ -199,6 +273,64 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 		}
 	}
 	return args, nil
+}
+
+// checkNetwork validates the installer's own network settings, which end up
+// in colon-separated ip= words and in netcfg answers.
+func (in *InstallInput) checkNetwork() error {
+	for what, name := range map[string]string{"hostname": in.Hostname, "domain": in.Domain, "interface": in.Interface} {
+		if name == "" {
+			continue
+		}
+		if len(name) > 253 {
+			return fmt.Errorf("%w: %s %q is longer than 253 characters", ErrInvalid, what, name)
+		}
+		for _, r := range name {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || (what == "interface" && r == '_')) {
+				return fmt.Errorf("%w: %s %q contains %q", ErrInvalid, what, name, r)
+			}
+		}
+	}
+	if strings.Contains(in.Hostname, ".") {
+		return fmt.Errorf("%w: hostname %q must be a single label; put the rest in Domain", ErrInvalid, in.Hostname)
+	}
+	for _, ns := range in.Nameservers {
+		a, err := netip.ParseAddr(ns)
+		if err != nil || a.Zone() != "" {
+			return fmt.Errorf("%w: nameserver %q is not an IP address", ErrInvalid, ns)
+		}
+	}
+	if in.Address.IsValid() {
+		if !in.Address.Addr().Is4() {
+			return fmt.Errorf("%w: static address %s: only IPv4 is supported on the kernel line", ErrInvalid, in.Address)
+		}
+		if in.Gateway.IsValid() && !in.Gateway.Is4() {
+			return fmt.Errorf("%w: gateway %s is not IPv4 like the address %s", ErrInvalid, in.Gateway, in.Address)
+		}
+	} else if in.Gateway.IsValid() || in.Interface != "" {
+		return fmt.Errorf("%w: Gateway and Interface need a static Address", ErrInvalid)
+	}
+	if in.Syslog.IsValid() && in.Syslog.Port() == 0 {
+		return fmt.Errorf("%w: syslog target %s has no port", ErrInvalid, in.Syslog)
+	}
+	return nil
+}
+
+// ipWord is the static ip= value shared by dracut and klibc's ipconfig:
+// <client>::<gateway>:<netmask>:<hostname>:<interface>:<autoconf>.
+func (in *InstallInput) ipWord(autoconf string) string {
+	gw := ""
+	if in.Gateway.IsValid() {
+		gw = in.Gateway.String()
+	}
+	return strings.Join([]string{in.Address.Addr().String(), "", gw, netmask(in.Address.Bits()), in.Hostname, in.Interface, autoconf}, ":")
+}
+
+// netmask writes an IPv4 prefix length as a dotted mask, the form d-i,
+// dracut and ipconfig read.
+func netmask(bits int) string {
+	m := net.CIDRMask(bits, 32)
+	return net.IP(m).String()
 }
 
 // BootFiles returns where osID's network kernel and initrd live, relative

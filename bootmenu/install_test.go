@@ -2,6 +2,7 @@ package bootmenu
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -42,6 +43,26 @@ func TestInstallArgs(t *testing.T) {
 			`auto=true priority=critical url=http://h/p.cfg interface=auto debian-installer/locale=de_DE.UTF-8 keyboard-configuration/xkb-keymap=de netcfg/get_hostname=web1 netcfg/get_domain=lab netcfg/get_nameservers="10.0.0.1 10.0.0.2" quiet`},
 		{"debian-11", InstallInput{AnswerURL: "http://h/p.cfg", RepoURL: "http://h:8080/debian", NoBootIF: true},
 			"auto=true priority=critical url=http://h/p.cfg interface=auto debian-installer/locale=en_US.UTF-8 keyboard-configuration/xkb-keymap=us netcfg/get_hostname=unassigned-hostname netcfg/get_domain=unassigned-domain mirror/country=manual mirror/protocol=http mirror/http/hostname=h:8080 mirror/http/directory=/debian mirror/http/proxy="},
+		{"debian-12", InstallInput{AnswerURL: "http://h/p.cfg", NoBootIF: true, Hostname: "db1", Domain: "example.org",
+			Address: netip.MustParsePrefix("192.0.2.10/24"), Gateway: netip.MustParseAddr("192.0.2.1"),
+			Nameservers: []string{"192.0.2.53"}, Syslog: netip.MustParseAddrPort("192.0.2.2:5514")},
+			"auto=true priority=critical url=http://h/p.cfg interface=auto debian-installer/locale=en_US.UTF-8 keyboard-configuration/xkb-keymap=us netcfg/get_hostname=db1 netcfg/get_domain=example.org" +
+				" netcfg/disable_autoconfig=true netcfg/get_ipaddress=192.0.2.10 netcfg/get_netmask=255.255.255.0 netcfg/get_gateway=192.0.2.1 netcfg/get_nameservers=192.0.2.53 netcfg/confirm_static=true log_host=192.0.2.2 log_port=5514"},
+		{"debian-10", InstallInput{AnswerURL: "http://h/p.cfg", NoBootIF: true, Address: netip.MustParsePrefix("10.9.0.7/16")},
+			"auto=true priority=critical url=http://h/p.cfg interface=auto debian-installer/locale=en_US.UTF-8 keyboard-configuration/xkb-keymap=us netcfg/get_hostname=unassigned-hostname netcfg/get_domain=unassigned-domain" +
+				" netcfg/disable_autoconfig=true netcfg/get_ipaddress=10.9.0.7 netcfg/get_netmask=255.255.0.0 netcfg/get_gateway= netcfg/confirm_static=true netcfg/no_default_route=true"},
+		{"debian-12", InstallInput{AnswerURL: "http://h/p.cfg", NoBootIF: true, NoDefaultRoute: true},
+			"auto=true priority=critical url=http://h/p.cfg interface=auto debian-installer/locale=en_US.UTF-8 keyboard-configuration/xkb-keymap=us netcfg/get_hostname=unassigned-hostname netcfg/get_domain=unassigned-domain netcfg/no_default_route=true"},
+		{"rocky-9.0", InstallInput{RepoURL: r, AnswerURL: a, NoBootIF: true, Hostname: "db1", Interface: "eno1",
+			Address: netip.MustParsePrefix("192.0.2.10/24"), Gateway: netip.MustParseAddr("192.0.2.1"),
+			Nameservers: []string{"192.0.2.53", "192.0.2.54"}, Syslog: netip.MustParseAddrPort("192.0.2.2:514")},
+			"inst.repo=http://10.0.0.1/tree/ inst.ks=http://10.0.0.1/answers/x ip=192.0.2.10::192.0.2.1:255.255.255.0:db1:eno1:none nameserver=192.0.2.53 nameserver=192.0.2.54 inst.syslog=192.0.2.2:514"},
+		{"centos-7.9", InstallInput{AnswerURL: a, NoBootIF: true, Nameservers: []string{"10.0.0.1"}},
+			"inst.ks=http://10.0.0.1/answers/x nameserver=10.0.0.1"},
+		{"ubuntu-22.04", InstallInput{RepoURL: "http://h/u.iso", AnswerURL: "http://h/seed/", NoBootIF: true, Hostname: "u1",
+			Address: netip.MustParsePrefix("192.0.2.10/24"), Gateway: netip.MustParseAddr("192.0.2.1"),
+			Nameservers: []string{"192.0.2.53", "192.0.2.54", "192.0.2.55"}, Syslog: netip.MustParseAddrPort("192.0.2.2:514")},
+			"ip=192.0.2.10::192.0.2.1:255.255.255.0:u1::off:192.0.2.53:192.0.2.54 url=http://h/u.iso autoinstall ds=nocloud-net;s=http://h/seed/ cloud-config-url=/dev/null"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.os, func(t *testing.T) {
@@ -107,5 +128,31 @@ func TestDialectFor(t *testing.T) {
 		got, err := DialectFor(id)
 		require.NoError(t, err)
 		assert.Equal(t, want, got, id)
+	}
+}
+
+func TestInstallArgsRejectsBadNetwork(t *testing.T) {
+	base := InstallInput{AnswerURL: "http://h/a", RepoURL: "http://h/u.iso"}
+	for name, mod := range map[string]func(*InstallInput){
+		"fqdn hostname":   func(in *InstallInput) { in.Hostname = "a.example.org" },
+		"colon hostname":  func(in *InstallInput) { in.Hostname = "a:b" },
+		"space domain":    func(in *InstallInput) { in.Domain = "a b" },
+		"bad nameserver":  func(in *InstallInput) { in.Nameservers = []string{"dns.example"} },
+		"ipv6 static":     func(in *InstallInput) { in.Address = netip.MustParsePrefix("2001:db8::5/64") },
+		"gateway alone":   func(in *InstallInput) { in.Gateway = netip.MustParseAddr("192.0.2.1") },
+		"interface alone": func(in *InstallInput) { in.Interface = "eth0" },
+		"v6 gw, v4 addr": func(in *InstallInput) {
+			in.Address = netip.MustParsePrefix("192.0.2.5/24")
+			in.Gateway = netip.MustParseAddr("2001:db8::1")
+		},
+		"syslog no port":  func(in *InstallInput) { in.Syslog = netip.AddrPortFrom(netip.MustParseAddr("192.0.2.2"), 0) },
+		"interface colon": func(in *InstallInput) { in.Address = netip.MustParsePrefix("192.0.2.5/24"); in.Interface = "eth0:1" },
+	} {
+		for _, os := range []string{"debian-12", "rocky-9.0", "ubuntu-24.04"} {
+			in := base
+			mod(&in)
+			_, err := InstallArgs(os, in)
+			require.ErrorIs(t, err, ErrInvalid, "%s on %s", name, os)
+		}
 	}
 }

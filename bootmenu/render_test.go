@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +72,23 @@ func goldenCases(t testing.TB) []golden {
 	for _, k := range Kinds() {
 		out = append(out, golden{name: "debian-12-tftp." + string(k), menu: m, kind: k,
 			opt: Options{GRUBDialect: GRUBDebian}})
+	}
+	// A machine with a fixed address, a name and a syslog target, per
+	// family: what the installer needs before it can fetch its answer file.
+	for _, id := range []string{"rocky-9.0", "ubuntu-24.04", "debian-12"} {
+		in := testInput(id)
+		in.Hostname, in.Domain, in.Interface = "db1", "example.org", ""
+		in.Address = netip.MustParsePrefix("10.77.0.20/24")
+		in.Gateway = netip.MustParseAddr("10.77.0.254")
+		in.Syslog = netip.MustParseAddrPort("10.77.0.1:5514")
+		m, err := InstallMenu(id, id, in)
+		require.NoError(t, err, id)
+		d, err := DialectFor(id)
+		require.NoError(t, err)
+		for _, k := range Kinds() {
+			out = append(out, golden{name: id + "-static." + string(k), menu: m, kind: k,
+				opt: Options{HTTPBase: testHTTP, GRUBDialect: d, PXELinuxUI: "menu.c32"}})
+		}
 	}
 	// Everything a menu can hold.
 	full := &Menu{

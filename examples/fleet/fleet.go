@@ -30,13 +30,13 @@ import (
 //	*grub.cfg*, pxelinux.cfg/*                       the asking host's menu
 //	boot.ipxe                                        chains to the host's script
 //	hosts/MAC/boot.ipxe                              the host's iPXE menu
-//	hosts/MAC/ks.cfg, preseed.cfg, seed/...          the host's answer files
-//	hosts/MAC/PROFILE/...                            answers of an unknown MAC
+//	hosts/MAC/TOKEN/ks.cfg, preseed.cfg, seed/...    the host's answer files
+//	hosts/MAC/TOKEN/PROFILE/...                      answers of an unknown MAC
 //	                                                 installing from the menu
 //	profiles/NAME/{iso/,image.iso,boot/}             each profile's media
 //	profiles/NAME/shimx64.efi ...                    a profile's own loaders
 //	                                                 (EL ISOs under Secure Boot)
-//	api/report/MAC                                   installer completion report
+//	api/report/MAC/TOKEN                             installer and first-boot reports
 //	api/hosts/NAME/reinstall                         re-arm a host (POST)
 //	status, status.json                              progress
 
@@ -144,7 +144,7 @@ func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 		if h.spec == nil {
 			continue // its spec's problems are listed by the inventory check
 		}
-		p, err := f.prepare(pm, h.spec, h.mac, hostDir(h.mac))
+		p, err := f.prepare(pm, h.spec, h.mac, f.answerDir(h.mac))
 		if err != nil {
 			issues = append(issues, specIssues(i, h, err)...)
 			continue
@@ -184,9 +184,13 @@ func (f *fleet) openProfile(pr *Profile, hostRoot string) (*profileMedia, error)
 		pm.media.ISO, pm.media.ISOFile = iso, file
 	}
 	if pr.Netboot != "" {
-		nb, err := isosrc.OpenNetboot(f.inv.path(pr.Netboot))
+		// A directory is served confined to it, regular files only.
+		nb, err := chain.OpenNetboot(f.inv.path(pr.Netboot))
 		if err != nil {
 			return nil, fmt.Errorf("netboot: %w", err)
+		}
+		if c, ok := nb.(io.Closer); ok {
+			f.closers = append(f.closers, c)
 		}
 		pm.media.Netboot = nb
 		if pm.distro != nil {
@@ -225,7 +229,7 @@ func (f *fleet) openProfile(pr *Profile, hostRoot string) (*profileMedia, error)
 // and its install entry.
 func (f *fleet) prepare(pm *profileMedia, spec *answerfile.Spec, mac net.HardwareAddr, dir string) (*chain.Prepared, error) {
 	s := *spec
-	s.Callback = answerfile.Callback{URL: f.httpBase + "api/report/" + dashed(mac), Events: pm.family == osid.Subiquity}
+	s.Callback = answerfile.Callback{URL: f.reportURL(mac), Events: pm.family == osid.Subiquity}
 	return chain.Prepare(f.httpBase, pm.media, chain.Install{
 		OSID: pm.osID, Distro: pm.distro, Spec: &s, Mirror: f.inv.Profiles[pm.name].Mirror,
 		Console: f.inv.Profiles[pm.name].Console, Nameservers: f.dns,
@@ -275,27 +279,6 @@ func (f *fleet) hostname(mac net.HardwareAddr) string {
 	return mac.String()
 }
 
-// adhocPrepared renders (once) what an unknown MAC installs when a person
-// picks profile pm from the menu.
-func (f *fleet) adhocPrepared(pm *profileMedia, mac net.HardwareAddr) (*chain.Prepared, error) {
-	key := mac.String() + "/" + pm.name
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if p, ok := f.adhoc[key]; ok {
-		return p, nil
-	}
-	spec, err := f.inv.unknownSpec(f.inv.Profiles[pm.name], mac)
-	if err != nil {
-		return nil, err
-	}
-	p, err := f.prepare(pm, spec, mac, hostDir(mac)+pm.name+"/")
-	if err != nil {
-		return nil, err
-	}
-	f.adhoc[key] = p
-	return p, nil
-}
-
 // errIgnored is the refusal for ignored MACs and unresolvable clients.
 var errIgnored = fmt.Errorf("%w: ignored", ErrNotAllowed)
 
@@ -327,7 +310,10 @@ func (f *fleet) menu(mac net.HardwareAddr, kind bootmenu.Kind) ([]byte, Decision
 		return nil, d, errIgnored
 	case ActInstall:
 		pm := f.profiles[d.Host.Profile]
-		p := f.hosts[mac.String()]
+		p, err := f.hostPrepared(mac)
+		if err != nil {
+			return nil, d, err
+		}
 		if pm.loaders != nil {
 			dialect = pm.dialect
 		}
@@ -360,46 +346,6 @@ func (f *fleet) menu(mac net.HardwareAddr, kind bootmenu.Kind) ([]byte, Decision
 
 func (f *fleet) render(m *bootmenu.Menu, kind bootmenu.Kind, dialect bootmenu.GRUBDialect) ([]byte, error) {
 	return bootmenu.Render(m, kind, bootmenu.Options{HTTPBase: f.httpBase, GRUBDialect: dialect, PXELinuxUI: "menu.c32"})
-}
-
-// answer returns a host's answer file by served name (below hosts/MAC/),
-// if the gate lets it have one.
-func (f *fleet) answer(mac net.HardwareAddr, rest string) ([]byte, error) {
-	d := f.gate.Decide(mac)
-	name := hostDir(mac) + rest
-	var p *chain.Prepared
-	switch d.Action {
-	case ActInstall:
-		p = f.hosts[mac.String()]
-	case ActMenu:
-		pname, _, _ := strings.Cut(rest, "/")
-		pm := f.profiles[pname]
-		if pm == nil {
-			return nil, fs.ErrNotExist
-		}
-		var err error
-		if p, err = f.adhocPrepared(pm, mac); err != nil {
-			return nil, err
-		}
-	default:
-		return nil, fmt.Errorf("%w: %s: %s", ErrNotAllowed, f.hostname(mac), d.Why)
-	}
-	data, ok := p.Answers[name]
-	if !ok {
-		return nil, fs.ErrNotExist
-	}
-	if !strings.HasSuffix(name, "meta-data") {
-		f.gate.AnswerServed(mac, f.installHostname(mac))
-	}
-	return data, nil
-}
-
-// installHostname is the hostname an install gives the machine.
-func (f *fleet) installHostname(mac net.HardwareAddr) string {
-	if h := f.inv.host(mac); h != nil {
-		return h.Hostname
-	}
-	return "pxe-" + strings.ReplaceAll(mac.String(), ":", "")
 }
 
 // genericIPXE chains any iPXE (one that got boot.ipxe from another DHCP

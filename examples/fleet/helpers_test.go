@@ -33,7 +33,7 @@ const (
 	macApp = "52:54:00:f1:00:03"
 	macNew = "52:54:00:99:00:09" // not in the inventory
 
-	testHash = "$6$rounds=4096$abcdefgh$7wEr6fakeHashFakeHashFakeHashFakeHashFakeHashFakeHashFakeHashFakeHashFakeHashFakeHashFake"
+	testHash = "$6$rounds=4096$abcdefgh$M2l1izR64CUBqdu.KqZLmg8uviqbo4SNjWyuU.R.XVD/qnFai6Mp9Xeq/ZQcBieIiv9JKi.OVFY.siouPqUdE." // "pxekit-test"
 )
 
 func macPath(s string) string { return strings.ReplaceAll(s, ":", "-") }

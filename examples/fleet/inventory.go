@@ -4,17 +4,21 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pxekit/pxekit/answerfile"
+	"github.com/pxekit/pxekit/examples/internal/chain"
 	"github.com/pxekit/pxekit/internal/osid"
 )
 
@@ -22,6 +26,7 @@ import (
 // and what happens to machines nobody listed.
 //
 //	unknown: local              # local | menu | ignore
+//	demo_password: false        # true: lab only, see DemoPassword
 //	defaults:                   # answer-file spec keys every profile starts from
 //	  timezone: Asia/Shanghai
 //	profiles:
@@ -45,6 +50,13 @@ type Inventory struct {
 	// the local disk), "menu" (a menu of every profile, local disk by
 	// default, for a person at the console) or "ignore" (no answer at all).
 	Unknown string `yaml:"unknown"`
+	// DemoPassword lets hosts whose spec sets no password and no SSH key
+	// install with answerfile's PUBLIC demo password on root and on every
+	// user (a sudo user "ops" when there is none); the server names them
+	// at start. Without it (the default) such hosts are an inventory
+	// problem. A spec with a password or key of its own must not keep the
+	// demo password on any account, whatever this says.
+	DemoPassword bool `yaml:"demo_password"`
 	// Defaults are answer-file spec keys (see answerfile.Spec) under every
 	// profile's spec.
 	Defaults map[string]any `yaml:"defaults"`
@@ -56,7 +68,23 @@ type Inventory struct {
 	// dir resolves relative paths: the inventory file's directory.
 	dir   string
 	byMAC map[string]*Host
+	// demo lists, by profile, the accounts that carry the demo password.
+	demo map[string][]string
 }
+
+// Bounds on an inventory file: it is YAML, whose aliases can make a small
+// file decode into a huge tree.
+const (
+	// MaxInventoryBytes bounds the file's size.
+	MaxInventoryBytes = 4 << 20
+	// MaxInventoryNodes bounds the YAML nodes of the document counted
+	// with every alias expanded (a rack of thousands of hosts needs well
+	// under a tenth of it).
+	MaxInventoryNodes = 1 << 20
+	// MaxSpecNodes bounds, the same way, defaults, each profile's spec
+	// and each host's overrides: they are copied into every host's spec.
+	MaxSpecNodes = 8192
+)
 
 // Profile is one OS install: media plus an answer-file spec.
 type Profile struct {
@@ -133,7 +161,15 @@ var profileName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 // LoadInventory reads and checks an inventory file. Media are not opened
 // here; see openProfiles.
 func LoadInventory(file string) (*Inventory, error) {
-	data, err := os.ReadFile(file)
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", file)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxInventoryBytes+1))
 	if err != nil {
 		return nil, err
 	}
@@ -151,6 +187,13 @@ func LoadInventory(file string) (*Inventory, error) {
 // *InventoryError the decoded inventory is returned as well (nil when the
 // YAML itself is unreadable).
 func ParseInventory(data []byte, dir string) (*Inventory, error) {
+	if len(data) > MaxInventoryBytes {
+		return nil, &InventoryError{File: "inventory", Problems: []string{
+			fmt.Sprintf("over %d MiB: an inventory is a few KiB per hundred hosts", MaxInventoryBytes>>20)}}
+	}
+	if err := checkYAMLSize(data); err != nil {
+		return nil, &InventoryError{File: "inventory", Problems: []string{err.Error()}}
+	}
 	inv := &Inventory{dir: dir}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -170,6 +213,112 @@ func ParseInventory(data []byte, dir string) (*Inventory, error) {
 		return inv, &InventoryError{File: "inventory", Problems: problems}
 	}
 	return inv, nil
+}
+
+// checkYAMLSize refuses a document whose tree, with every alias expanded,
+// has more than MaxInventoryNodes nodes, before anything decodes it into
+// Go values (which would expand the aliases). Counting memoizes each
+// node's size, so it takes time linear in the file, not in the expansion.
+func checkYAMLSize(data []byte) error {
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(data)).Decode(&doc); err != nil {
+		return nil // not YAML, or empty: the decoder proper says so
+	}
+	sizes := map[*yaml.Node]int{}
+	var size func(n *yaml.Node, depth int) (int, error)
+	size = func(n *yaml.Node, depth int) (int, error) {
+		if n == nil {
+			return 0, nil
+		}
+		if s, ok := sizes[n]; ok {
+			if s < 0 {
+				return 0, errors.New("an alias refers to a node that contains it")
+			}
+			return s, nil
+		}
+		if depth > 1000 {
+			return 0, errors.New("nested over 1000 levels deep")
+		}
+		sizes[n] = -1 // in progress
+		total := 1
+		kids := n.Content
+		if n.Kind == yaml.AliasNode {
+			kids = []*yaml.Node{n.Alias}
+		}
+		for _, k := range kids {
+			s, err := size(k, depth+1)
+			if err != nil {
+				return 0, err
+			}
+			total += s
+			if total > MaxInventoryNodes {
+				return 0, fmt.Errorf("over %d YAML nodes once its aliases are expanded: too large for an inventory", MaxInventoryNodes)
+			}
+		}
+		sizes[n] = total
+		return total, nil
+	}
+	if _, err := size(&doc, 0); err != nil {
+		return err
+	}
+	// The parts every host's spec is merged from.
+	check := func(where string, n *yaml.Node) error {
+		if s := sizes[n]; s > MaxSpecNodes {
+			return fmt.Errorf("%s: %d YAML nodes once its aliases are expanded, at most %d: it is copied into every host's spec", where, s, MaxSpecNodes)
+		}
+		return nil
+	}
+	top := mappingValues(&doc)
+	if err := check("defaults", top["defaults"]); err != nil {
+		return err
+	}
+	profiles := mappingValues(top["profiles"])
+	for _, name := range slices.Sorted(maps.Keys(profiles)) {
+		if err := check("profile "+name+": spec", mappingValues(profiles[name])["spec"]); err != nil {
+			return err
+		}
+	}
+	if hosts := resolveAlias(top["hosts"]); hosts != nil && hosts.Kind == yaml.SequenceNode {
+		for i, h := range hosts.Content {
+			if err := check(fmt.Sprintf("hosts[%d]: overrides", i), mappingValues(h)["overrides"]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// resolveAlias follows a document node and aliases to the node they stand
+// for.
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && i < 100; i++ {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			if len(n.Content) == 0 {
+				return nil
+			}
+			n = n.Content[0]
+		case yaml.AliasNode:
+			n = n.Alias
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// mappingValues returns a mapping node's values by scalar key (nil for
+// anything that is not a mapping).
+func mappingValues(n *yaml.Node) map[string]*yaml.Node {
+	n = resolveAlias(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	out := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		out[n.Content[i].Value] = n.Content[i+1]
+	}
+	return out
 }
 
 // check validates everything but the media, returning every problem.
@@ -234,6 +383,8 @@ func (inv *Inventory) check() []string {
 			add("%s: mac missing", where)
 		case !ok:
 			add("%s: mac %q: not a 48-bit MAC address", where, h.MAC)
+		case macKind(hw) != "":
+			add("%s: mac %s: %s, not a machine's address", where, hw, macKind(hw))
 		default:
 			h.mac = hw
 			if j, dup := macs[hw.String()]; dup {
@@ -282,10 +433,75 @@ func (inv *Inventory) check() []string {
 			var err error
 			if h.spec, err = inv.specFor(h); err != nil {
 				issues = append(issues, specIssues(i, h, err)...)
+			} else if err := inv.checkCredentials(h.Profile, h.spec); err != nil {
+				issues = append(issues, hostIssue{h, fmt.Sprintf("hosts[%d] (%s)", i, h.Hostname), err.Error()})
+				h.spec = nil
 			}
 		}
 	}
-	return append(p, inv.groupIssues(issues)...)
+	p = append(p, inv.groupIssues(issues)...)
+	if inv.Unknown == UnknownMenu {
+		// Unknown MACs install any profile from the menu: its own spec
+		// must pass the same rule.
+		for _, name := range inv.profileNames() {
+			_, err := inv.unknownSpec(inv.Profiles[name], net.HardwareAddr{2, 0, 0, 0, 0, 1})
+			if errors.Is(err, chain.ErrNoCredentials) || errors.Is(err, chain.ErrDemoMixed) {
+				add("profile %s (menu installs of unknown MACs): %v", name, err)
+			}
+		}
+	}
+	return p
+}
+
+// checkCredentials applies the examples' credential rule (see
+// chain.CheckCredentials and DemoPassword) to a spec of profile, filling
+// in the demo password where the inventory allows it and noting the
+// accounts for the start-up warning.
+func (inv *Inventory) checkCredentials(profile string, s *answerfile.Spec) error {
+	demo, err := chain.CheckCredentials(s, inv.DemoPassword)
+	switch {
+	case errors.Is(err, chain.ErrNoCredentials):
+		return fmt.Errorf("%w: set root.password, root.ssh_keys or a user's in defaults, the profile's spec or the host's overrides, or demo_password: true to install with the PUBLIC demo password %q (lab only)", err, answerfile.DemoPassword)
+	case err != nil:
+		return err
+	}
+	if len(demo) > 0 {
+		if inv.demo == nil {
+			inv.demo = map[string][]string{}
+		}
+		for _, a := range demo {
+			if !slices.Contains(inv.demo[profile], a) {
+				inv.demo[profile] = append(inv.demo[profile], a)
+			}
+		}
+	}
+	return nil
+}
+
+// DemoWarnings are the start-up warnings for profiles that install the
+// public demo password (demo_password: true).
+func (inv *Inventory) DemoWarnings() []string {
+	var out []string
+	for _, name := range inv.profileNames() {
+		if a := inv.demo[name]; len(a) > 0 {
+			out = append(out, "profile "+name+": "+chain.DemoWarning(a))
+		}
+	}
+	return out
+}
+
+// macKind names what a MAC is when it cannot be one machine's NIC: the
+// broadcast or a multicast address (group bit set), or all zeros.
+func macKind(hw net.HardwareAddr) string {
+	switch {
+	case bytes.Equal(hw, net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}):
+		return "the broadcast address"
+	case hw[0]&1 != 0:
+		return "a multicast address"
+	case bytes.Equal(hw, make(net.HardwareAddr, len(hw))):
+		return "all zeros"
+	}
+	return ""
 }
 
 func (inv *Inventory) profileNames() []string {
@@ -330,7 +546,14 @@ func (inv *Inventory) unknownSpec(pr *Profile, mac net.HardwareAddr) (*answerfil
 	if _, ok := m["hostname"]; !ok {
 		m["hostname"] = "pxe-" + strings.ReplaceAll(mac.String(), ":", "")
 	}
-	return specFromMap(m)
+	s, err := specFromMap(m)
+	if err != nil {
+		return nil, err
+	}
+	if err := inv.checkCredentials(pr.name, s); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 func specFromMap(m map[string]any) (*answerfile.Spec, error) {

@@ -55,7 +55,7 @@ func TestParseInventory(t *testing.T) {
 // badInventory has one of each mistake an operator makes; the point is that
 // a single run names all of them.
 const badInventory = `unknown: sometimes
-defaults: {disk: {wipe: true}}
+defaults: {disk: {wipe: true}, root: {ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPxekitTestKeyOnlyNotARealKey00000000000000 test"]}}
 profiles:
   good: {os: debian-12, netboot: nb}
   winders: {os: windows-11, netboot: nb}
@@ -120,7 +120,7 @@ func TestParseInventoryListsEveryProblem(t *testing.T) {
 		assert.Equal(t, 1, n, "want exactly one problem containing %q in:\n%s", w, err)
 	}
 	assert.Len(t, ie.Problems, len(want), "one line per problem, no more:\n%s", err)
-	assert.Contains(t, err.Error(), "`maybe`", "the bad spec value is named")
+	assert.Contains(t, err.Error(), "into bool", "the bad spec value's problem is named")
 	assert.Contains(t, err.Error(), "pakages", "the misspelt spec key is named")
 	assert.True(t, strings.HasPrefix(err.Error(), "inventory: 20 problem(s):\n  - "), err.Error())
 }
@@ -203,6 +203,7 @@ func TestSpecForPrecedence(t *testing.T) {
   disk: {wipe: true, device: sda}
   packages: {names: [from-defaults]}
   network: {domain: example.net}
+  root: {ssh_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPxekitTestKeyOnlyNotARealKey00000000000000 test"]}
 profiles:
   p:
     os: debian-12

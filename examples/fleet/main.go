@@ -14,14 +14,17 @@
 // local disk at once, even after a restart of this server. Re-arm a host
 // with
 //
-//	curl -X POST http://SERVER:8080/api/hosts/web01/reinstall
+//	curl -X POST -H 'X-Pxekit-Request: 1' http://SERVER:8080/api/hosts/web01/reinstall
 //
 // or -reinstall web01 at start. Progress: http://SERVER:8080/status (and
 // /status.json), and a table on the terminal.
 //
 // Safe by default, as examples/minimal: proxyDHCP (no addresses handed
-// out), read-only TFTP, passwords never logged, and MACs that are not in
-// the inventory boot their disk unless the inventory says otherwise.
+// out), read-only TFTP, passwords never logged, bounded HTTP clients, no
+// default credential (a host whose spec sets no password and no SSH key is
+// an inventory problem unless the inventory says demo_password: true), and
+// MACs that are not in the inventory boot their disk unless the inventory
+// says otherwise.
 package main
 
 import (
@@ -36,6 +39,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
+
+	"github.com/pxekit/pxekit/examples/internal/chain"
 )
 
 // config is everything the flags say.
@@ -47,7 +53,12 @@ type config struct {
 	syslogAddr, apiToken        string
 	progress                    string
 	check                       bool
+	bootTimeout                 time.Duration
 	hostRoot                    string // boot loader packages; "/" (tests use a fake root)
+
+	// httpLimits bound HTTP clients (zero: chain's defaults); tests
+	// shorten them.
+	httpLimits chain.HTTPLimits
 }
 
 func main() {
@@ -83,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.StringVar(&c.inventory, "inventory", "", "inventory file (YAML): profiles, hosts by MAC, policy for unknown MACs (required)")
 	fl.StringVar(&c.state, "state", "", "install-once state file, kept across restarts and crashes (default: the inventory's name with .state.json)")
 	fl.StringVar(&c.reinstall, "reinstall", "", "comma-separated hosts (names or MACs) to re-arm before serving: their next network boot installs again")
+	fl.DurationVar(&c.bootTimeout, "boot-timeout", DefaultBootTimeout, "how long after its installer's report a host may take to report its first boot before the status page flags it")
 	fl.BoolVar(&c.check, "check", false, "check the inventory (media, specs, answer files) and exit")
 	fl.StringVar(&c.dhcpMode, "dhcp", "proxy", "DHCP mode: proxy (answers PXE clients only, hands out no address), full (also leases addresses from -pool; hosts with an address get it reserved), or off")
 	fl.StringVar(&c.iface, "iface", "", "network interface to serve (default: the first up, non-loopback IPv4 interface)")

@@ -10,13 +10,16 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"path"
 	"strings"
 	"time"
 
+	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/bootmenu"
 	"github.com/pxekit/pxekit/dhcpsrv"
 	"github.com/pxekit/pxekit/examples/internal/chain"
@@ -30,8 +33,11 @@ func (f *fleet) TFTPHandler() tftpsrv.Handler {
 		if req, err := bootmenu.ParseConfigName(r.Name); err == nil {
 			mac := f.macFor(req.MAC, r.RemoteAddr.Addr())
 			out, d, err := f.menu(mac, req.Kind)
+			if err == nil {
+				err = f.menuAllowed(mac, r.RemoteAddr.Addr(), d)
+			}
 			if err != nil {
-				f.log.Info("menu refused", "name", r.Name, "mac", macString(mac), "why", d.Why)
+				f.log.Info("menu refused", "name", r.Name, "mac", macString(mac), "why", err.Error())
 				w.Error(&tftpsrv.Error{Code: tftpsrv.ErrCodeAccessViolation, Message: "not served to this client"})
 				return
 			}
@@ -75,8 +81,20 @@ func (f *fleet) TFTPEvent(ev tftpsrv.Event) {
 		slog.String("proto", "tftp"), slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration))
 }
 
-// DHCPEvent binds MACs to addresses and reports DHCP steps.
-func (f *fleet) DHCPEvent(ev dhcpsrv.Event) { chain.ObserveDHCP(f.tracker, ev) }
+// DHCPEvent binds MACs to addresses and reports DHCP steps. A lease this
+// server acknowledged (full mode) pins the MAC's install menus and answer
+// files to that address: the server chose it for the MAC, so a spoofed
+// request cannot move it elsewhere. In proxy mode the addresses are the
+// clients' own claims, and nothing is pinned: the token alone guards.
+func (f *fleet) DHCPEvent(ev dhcpsrv.Event) {
+	if ev.Type == dhcpsrv.EventAck && !f.proxy {
+		f.gate.Pin(ev.MAC, ev.IP)
+	}
+	if f.inv.host(ev.MAC) == nil && f.inv.Unknown == UnknownIgnore {
+		return // an ignored MAC leaves no trace
+	}
+	chain.ObserveDHCP(f.tracker, ev)
+}
 
 // HTTPHandler is the fleet's HTTP side: files, per-host scripts and
 // answers, the installer reports, the operator API and the status page.
@@ -84,7 +102,14 @@ func (f *fleet) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", f.serveStatusHTML)
 	mux.HandleFunc("GET /status.json", f.serveStatusJSON)
-	mux.HandleFunc("POST /api/report/{mac}", f.serveReport)
+	mux.HandleFunc("POST /api/report/{mac}/{token}", f.serveReport)
+	mux.HandleFunc("POST /api/report/{mac}", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "pxekit: a report URL carries the host's token: post to the callback URL of its answer file", http.StatusBadRequest)
+	})
+	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "pxekit: the API takes POST", http.StatusMethodNotAllowed)
+	})
 	mux.HandleFunc("POST /api/hosts/{host}/reinstall", f.serveReinstall)
 	mux.HandleFunc("GET /{path...}", f.serveFile)
 	return mux
@@ -106,15 +131,14 @@ func (f *fleet) serveFile(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
 			ip := clientIP(r)
-			if sw.code >= 400 {
-				return
+			if sw.code >= 400 || r.Method != http.MethodGet {
+				return // a refusal or a HEAD is no step
 			}
 			// An answer file's name carries its MAC, which beats the
 			// address: NAT, a relay or a reused lease share addresses.
 			macPart, _, _ := strings.Cut(strings.TrimPrefix(name, "hosts/"), "/")
 			if mac, ok := parseMAC(macPart); ok && strings.HasPrefix(name, "hosts/") {
-				f.tracker.Bind(mac.String(), ip)
-				f.tracker.Observe(r.Context(), mac.String(), st, name, slog.String("proto", "http"), slog.String("ip", ip.String()))
+				f.observe(r.Context(), mac, ip, st, redactToken(name), slog.String("proto", "http"), slog.String("ip", ip.String()))
 			} else if ip.IsValid() {
 				f.tracker.ObserveIP(r.Context(), ip, st, name, slog.String("proto", "http"))
 			}
@@ -154,8 +178,10 @@ func (f *fleet) serveFile(w http.ResponseWriter, r *http.Request) {
 	chain.FileHandler(fsys).ServeHTTP(w, r2)
 }
 
-// serveHostFile serves hosts/MAC/...: the host's iPXE script or its
-// answer files, as the gate allows.
+// serveHostFile serves hosts/MAC/...: the host's iPXE script (its menu)
+// or, below hosts/MAC/TOKEN/, its answer files, as the gate allows. A
+// wrong token is a plain 404 that changes nothing; the right one from an
+// address other than the one DHCP saw the host use is a 403.
 func (f *fleet) serveHostFile(w http.ResponseWriter, r *http.Request, name string) {
 	rest := strings.TrimPrefix(name, "hosts/")
 	macPart, file, _ := strings.Cut(rest, "/")
@@ -168,7 +194,18 @@ func (f *fleet) serveHostFile(w http.ResponseWriter, r *http.Request, name strin
 		f.serveMenu(w, r, name, mac, bootmenu.IPXE)
 		return
 	}
-	data, err := f.answer(mac, file)
+	tok, file, _ := strings.Cut(file, "/")
+	if file == "" || !f.gate.TokenOK(mac, tok) {
+		http.NotFound(w, r)
+		return
+	}
+	// (A wrong address is told so: it has shown it knows the token.)
+	if ok, pinned := f.gate.AddrOK(mac, clientIP(r)); !ok {
+		f.log.Warn("answer file refused: not the host's address", "mac", mac.String(), "from", clientIP(r).String(), "dhcp_address", pinned.String())
+		http.Error(w, "pxekit: not served to this address", http.StatusForbidden)
+		return
+	}
+	data, err := f.answer(mac, file, r.Method == http.MethodGet)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		http.NotFound(w, r)
@@ -183,11 +220,54 @@ func (f *fleet) serveHostFile(w http.ResponseWriter, r *http.Request, name strin
 	}
 }
 
+// redactToken drops the token from a served name (hosts/MAC/TOKEN/x ->
+// hosts/MAC/x), for logs and the status page.
+func redactToken(name string) string {
+	rest, ok := strings.CutPrefix(name, "hosts/")
+	if !ok {
+		return name
+	}
+	parts := strings.SplitN(rest, "/", 3)
+	if len(parts) == 3 && isToken(parts[1]) {
+		return "hosts/" + parts[0] + "/" + parts[2]
+	}
+	return name
+}
+
+func isToken(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// menuAllowed refuses a menu that carries install tokens to an address
+// other than the one DHCP saw mac use.
+func (f *fleet) menuAllowed(mac net.HardwareAddr, ip netip.Addr, d Decision) error {
+	if mac == nil || (d.Action != ActInstall && d.Action != ActMenu) {
+		return nil
+	}
+	if ok, pinned := f.gate.AddrOK(mac, ip); !ok {
+		return fmt.Errorf("%w: install menu of %s asked from %s, DHCP saw it at %s", ErrNotAllowed, mac, ip, pinned)
+	}
+	return nil
+}
+
 // serveMenu answers with the menu the gate gives mac, or 403 and why.
 func (f *fleet) serveMenu(w http.ResponseWriter, r *http.Request, name string, mac net.HardwareAddr, kind bootmenu.Kind) {
 	out, d, err := f.menu(mac, kind)
 	if err != nil {
 		http.Error(w, "pxekit: "+d.Why, http.StatusForbidden)
+		return
+	}
+	if err := f.menuAllowed(mac, clientIP(r), d); err != nil {
+		f.log.Warn("menu refused", "name", name, "why", err.Error())
+		http.Error(w, "pxekit: not served to this address", http.StatusForbidden)
 		return
 	}
 	f.observeMenu(r.Context(), mac, clientIP(r), name, d, "http")
@@ -202,93 +282,110 @@ func serveBytes(w http.ResponseWriter, r *http.Request, name string, data []byte
 	http.ServeContent(w, r, path.Base(name), time.Time{}, bytes.NewReader(data))
 }
 
-// reportBody is what installers POST: the final report, or (Ubuntu with
-// Callback.Events) one progress event carrying event_type.
-type reportBody struct {
-	Report
-	EventType   string `json:"event_type"`
-	Name        string `json:"name"`
-	Description string `json:"description"`
-	Result      string `json:"result"`
-}
+// maxReport bounds a report body: hundreds of checks fit.
+const maxReport = 32 << 10
 
-// maxReport bounds a report body: a few hundred checks at most.
-const maxReport = 1 << 20
-
+// serveReport takes a report (or an Ubuntu installer progress event) at
+// api/report/MAC/TOKEN. Nothing is recorded, not even a status row, before
+// the token is checked.
 func (f *fleet) serveReport(w http.ResponseWriter, r *http.Request) {
 	mac, ok := parseMAC(r.PathValue("mac"))
 	if !ok {
-		http.Error(w, "pxekit: not a MAC address: "+r.PathValue("mac"), http.StatusBadRequest)
+		http.Error(w, "pxekit: not a MAC address", http.StatusBadRequest)
 		return
 	}
-	var body reportBody
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxReport+1))
-	if err == nil && len(data) > maxReport {
-		err = errors.New("body over 1 MiB")
+	if !f.gate.Expecting(mac) || !f.gate.TokenOK(mac, r.PathValue("token")) {
+		// The same answer for a made-up MAC and a wrong token.
+		http.Error(w, "pxekit: no install of "+mac.String()+" with this token", http.StatusForbidden)
+		return
 	}
-	if err == nil {
-		err = json.Unmarshal(data, &body)
-	}
+	rep, err := answerfile.ParseReport(http.MaxBytesReader(w, r.Body, maxReport), maxReport)
 	if err != nil {
-		http.Error(w, "pxekit: report: "+err.Error(), http.StatusBadRequest)
+		code := http.StatusBadRequest
+		if errors.Is(err, answerfile.ErrReportTooLarge) {
+			code = http.StatusRequestEntityTooLarge
+		}
+		http.Error(w, "pxekit: "+strings.TrimPrefix(err.Error(), "answerfile: "), code)
 		return
 	}
 	ip := clientIP(r)
-	f.tracker.Bind(mac.String(), ip)
-	if body.EventType != "" {
+	if ev := rep.Event; ev != nil {
 		// An installer progress event, not the end.
-		detail := strings.TrimSpace(body.EventType + " " + body.Name)
-		if body.Result != "" {
-			detail += " " + body.Result
+		detail := strings.TrimSpace(ev.Type + " " + ev.Name)
+		if ev.Result != "" {
+			detail += " " + ev.Result
 		}
-		f.tracker.Observe(r.Context(), mac.String(), progress.Installing, detail, slog.String("proto", "report"))
+		f.observe(r.Context(), mac, ip, progress.Installing, detail, slog.String("proto", "report"))
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	switch body.Status {
-	case "ok", "failed", "unknown":
-	default:
-		http.Error(w, fmt.Sprintf("pxekit: report: status %q: want ok, failed or unknown", body.Status), http.StatusBadRequest)
-		return
-	}
-	rep := body.Report
+	kept := reportFrom(rep)
 	if ip.IsValid() {
-		rep.From = ip.String()
+		kept.From = ip.String()
 	}
-	if !f.gate.Expecting(mac) {
-		// Only a host that was given an answer file (or is listed) can
-		// report: anything else would let any client on the network
-		// write state for made-up MACs.
-		http.Error(w, "pxekit: no install of "+mac.String()+" is known", http.StatusNotFound)
+	rec, err := f.gate.Reported(mac, kept)
+	switch {
+	case errors.Is(err, ErrReplay):
+		http.Error(w, "pxekit: stage "+kept.Stage+" of this install was reported already", http.StatusConflict)
 		return
-	}
-	rec, err := f.gate.Reported(mac, rep)
-	if err != nil {
-		// Not acknowledged: the installer's request fails and nothing
-		// claims the host is done.
+	case errors.Is(err, ErrFull):
+		f.log.Warn("report refused", "mac", mac.String(), "error", err)
+		http.Error(w, "pxekit: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	case err != nil:
+		// Not acknowledged: the reporter's request fails and nothing
+		// claims the host is installed.
 		f.log.Error("report not saved", "mac", mac.String(), "error", err)
 		http.Error(w, "pxekit: report not saved", http.StatusInternalServerError)
 		return
 	}
-	st := progress.Done
+	st := progress.Stage(rec.State)
 	if rec.State == Failed {
 		st = progress.Failed
 	}
-	var failed []string
-	for _, c := range rep.Checks {
-		if !c.OK {
-			failed = append(failed, c.Name)
-		}
-	}
-	attrs := []slog.Attr{slog.String("status", rep.Status), slog.Int("checks", len(rep.Checks))}
-	if len(failed) > 0 {
+	attrs := []slog.Attr{slog.String("stage", kept.Stage), slog.String("status", kept.Status), slog.Int("checks", len(kept.Checks))}
+	if failed := rep.Failed(); len(failed) > 0 {
 		attrs = append(attrs, slog.String("failed_checks", strings.Join(failed, ", ")))
 	}
-	f.tracker.Observe(r.Context(), mac.String(), st, "report from "+rep.From, attrs...)
+	f.observe(r.Context(), mac, ip, st, kept.Stage+" report from "+kept.From, attrs...)
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// ReinstallHeader is the request header the reinstall API wants (any
+// value) unless the request is JSON: a browser sends neither across sites
+// without the server's consent (CORS preflight), so a page cannot re-arm
+// hosts from the operator's browser.
+const ReinstallHeader = "X-Pxekit-Request"
+
+// crossSite says why a request may come from another site's page, or "".
+func crossSite(r *http.Request) string {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return "Sec-Fetch-Site: " + r.Header.Get("Sec-Fetch-Site")
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host != r.Host {
+			return "Origin " + o + " is not this server"
+		}
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/x-www-form-urlencoded", "multipart/form-data", "text/plain":
+		return "form content type " + ct
+	}
+	if ct != "application/json" && r.Header.Get(ReinstallHeader) == "" {
+		return "neither JSON nor the " + ReinstallHeader + " header"
+	}
+	return ""
+}
+
 func (f *fleet) serveReinstall(w http.ResponseWriter, r *http.Request) {
+	if why := crossSite(r); why != "" {
+		http.Error(w, "pxekit: refused ("+why+"); send the header "+ReinstallHeader+": 1", http.StatusForbidden)
+		return
+	}
 	// Re-arming wipes a disk at its next network boot: from this machine
 	// anyone may, from the network only with the token.
 	ip := clientIP(r)
@@ -309,7 +406,26 @@ func (f *fleet) serveReinstall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(rec)
+	json.NewEncoder(w).Encode(rec.public())
+}
+
+// observe records a step of mac: in the tracker for a listed host or one
+// the state knows, else in the gate's bounded list of recent unknown MACs,
+// so that made-up MACs cannot grow memory.
+func (f *fleet) observe(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, st progress.Stage, detail string, attrs ...slog.Attr) {
+	if f.inv.host(mac) != nil {
+		f.tracker.Bind(mac.String(), ip)
+		f.tracker.Observe(ctx, mac.String(), st, detail, attrs...)
+		return
+	}
+	if _, known := f.gate.store.Get(mac.String()); known {
+		f.tracker.Bind(mac.String(), ip)
+		f.tracker.Observe(ctx, mac.String(), st, detail, attrs...)
+		return
+	}
+	f.gate.recent.add(mac.String(), ip, progress.Step{Stage: st, At: time.Now(), Detail: detail})
+	f.log.LogAttrs(ctx, slog.LevelInfo, "client step", append([]slog.Attr{slog.String("stage", string(st)),
+		slog.String("mac", mac.String()), slog.String("detail", detail)}, attrs...)...)
 }
 
 // observeMenu reports a menu served, with what it leads to.
@@ -317,11 +433,12 @@ func (f *fleet) observeMenu(ctx context.Context, mac net.HardwareAddr, ip netip.
 	attrs := []slog.Attr{slog.String("proto", proto), slog.String("next", string(d.Action))}
 	if ip.IsValid() {
 		attrs = append(attrs, slog.String("ip", ip.String()))
-		if mac != nil {
-			f.tracker.Bind(mac.String(), ip)
-		}
 	}
-	f.tracker.Observe(ctx, macString(mac), progress.Menu, name+" ("+string(d.Action)+")", attrs...)
+	if mac == nil {
+		f.tracker.Observe(ctx, progress.Unknown, progress.Menu, name+" ("+string(d.Action)+")", attrs...)
+		return
+	}
+	f.observe(ctx, mac, ip, progress.Menu, name+" ("+string(d.Action)+")", attrs...)
 }
 
 // statusWriter remembers the status code a handler answered with.
@@ -353,4 +470,118 @@ func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
 		return rf.ReadFrom(r)
 	}
 	return io.Copy(w.ResponseWriter, r)
+}
+
+// answerDir is where mac's current install serves its answer files:
+// hosts/MAC/TOKEN/.
+func (f *fleet) answerDir(mac net.HardwareAddr) string {
+	return hostDir(mac) + f.gate.Token(mac) + "/"
+}
+
+// reportURL is the callback URL of mac's current install.
+func (f *fleet) reportURL(mac net.HardwareAddr) string {
+	return f.httpBase + "api/report/" + dashed(mac) + "/" + f.gate.Token(mac)
+}
+
+// hostPrepared returns a listed host's install, rendered again when its
+// token changed (re-armed) since it was rendered.
+func (f *fleet) hostPrepared(mac net.HardwareAddr) (*chain.Prepared, error) {
+	h := f.inv.host(mac)
+	if h == nil {
+		return nil, fs.ErrNotExist
+	}
+	dir := f.answerDir(mac)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.hosts[mac.String()]
+	if p != nil && strings.HasPrefix(p.AnswerURL, f.httpBase+dir) {
+		return p, nil
+	}
+	pm := f.profiles[h.Profile]
+	if pm == nil || h.spec == nil {
+		return nil, fs.ErrNotExist
+	}
+	p, err := f.prepare(pm, h.spec, mac, dir)
+	if err != nil {
+		return nil, err
+	}
+	f.hosts[mac.String()] = p
+	return p, nil
+}
+
+// maxAdhoc bounds the installs rendered for unknown MACs (menu policy):
+// a render is a few tens of KB, and anyone can name any MAC.
+const maxAdhoc = 64
+
+// adhocPrepared renders what an unknown MAC installs when a person picks
+// profile pm from the menu, keeping at most maxAdhoc renders.
+func (f *fleet) adhocPrepared(pm *profileMedia, mac net.HardwareAddr) (*chain.Prepared, error) {
+	dir := f.answerDir(mac) + pm.name + "/"
+	key := dir
+	f.mu.Lock()
+	p, ok := f.adhoc[key]
+	f.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	spec, err := f.inv.unknownSpec(f.inv.Profiles[pm.name], mac)
+	if err != nil {
+		return nil, err
+	}
+	if p, err = f.prepare(pm, spec, mac, dir); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for k := range f.adhoc {
+		if len(f.adhoc) < maxAdhoc {
+			break
+		}
+		delete(f.adhoc, k) // any one: an old render costs only a render again
+	}
+	f.adhoc[key] = p
+	return p, nil
+}
+
+// answer returns a host's answer file by served name below
+// hosts/MAC/TOKEN/ (the caller checked the token), if the gate lets it
+// have one. Only a GET of an answer file (not meta-data, not a HEAD)
+// marks the install started.
+func (f *fleet) answer(mac net.HardwareAddr, rest string, get bool) ([]byte, error) {
+	d := f.gate.Decide(mac)
+	name := f.answerDir(mac) + rest
+	var p *chain.Prepared
+	var err error
+	switch d.Action {
+	case ActInstall:
+		p, err = f.hostPrepared(mac)
+	case ActMenu:
+		pname, _, _ := strings.Cut(rest, "/")
+		pm := f.profiles[pname]
+		if pm == nil {
+			return nil, fs.ErrNotExist
+		}
+		p, err = f.adhocPrepared(pm, mac)
+	default:
+		return nil, fmt.Errorf("%w: %s: %s", ErrNotAllowed, f.hostname(mac), d.Why)
+	}
+	if err != nil {
+		return nil, err
+	}
+	data, ok := p.Answers[name]
+	if !ok {
+		return nil, fs.ErrNotExist
+	}
+	if get && !strings.HasSuffix(name, "meta-data") {
+		f.gate.AnswerServed(mac, f.installHostname(mac))
+	}
+	return data, nil
+}
+
+// installHostname is the hostname an install gives the machine.
+func (f *fleet) installHostname(mac net.HardwareAddr) string {
+	if h := f.inv.host(mac); h != nil {
+		return h.Hostname
+	}
+	return "pxe-" + strings.ReplaceAll(mac.String(), ":", "")
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,29 +23,52 @@ func reportURL(t *testing.T, answer string) string {
 	return m[1]
 }
 
+// answerURLRE finds the answer-file URL a menu's kernel arguments name.
+var answerURLRE = regexp.MustCompile(`url=(http://\S+)`)
+
+// answerURL is the answer-file URL of mac's install, read from its iPXE
+// menu (for an unknown MAC, the profile's entry).
+func answerURL(t *testing.T, s *server, mac, profile string) string {
+	t.Helper()
+	code, ipxe := httpGet(t, s.http+"hosts/"+macPath(mac)+"/boot.ipxe")
+	require.Equal(t, 200, code, ipxe)
+	for _, m := range answerURLRE.FindAllStringSubmatch(ipxe, -1) {
+		if profile == "" || strings.Contains(m[1], "/"+profile+"/") {
+			return m[1]
+		}
+	}
+	t.Fatalf("no answer URL for %s %s in\n%s", mac, profile, ipxe)
+	return ""
+}
+
+// ownAnswer matches the URL of mac's own answer file: hosts/MAC/TOKEN/.
+func ownAnswer(s *server, mac string) string {
+	return regexp.QuoteMeta(s.http+"hosts/"+macPath(mac)+"/") + `[0-9a-f]{32}/preseed\.cfg `
+}
+
 // assertInstallMenus checks every loader's menu of mac installs profile
 // with mac's own answer file.
 func assertInstallMenus(t *testing.T, s *server, mac, profile string) {
 	t.Helper()
-	own := s.http + "hosts/" + macPath(mac) + "/preseed.cfg"
+	own := ownAnswer(s, mac)
 	kernel := "profiles/" + profile + "/boot/debian-installer/amd64/linux"
 
 	grub, err := tftpGet(t, s, "grub/grub.cfg-01-"+macPath(mac))
 	require.NoError(t, err)
 	assert.Contains(t, grub, "set default=install")
 	assert.Contains(t, grub, "linux /"+kernel+" ")
-	assert.Contains(t, grub, "url="+own+" ")
+	assert.Regexp(t, "url="+own, grub)
 
 	pxe, err := tftpGet(t, s, "pxelinux.cfg/01-"+macPath(mac))
 	require.NoError(t, err)
 	assert.Contains(t, pxe, "DEFAULT install")
 	assert.Contains(t, pxe, "KERNEL "+kernel)
-	assert.Contains(t, pxe, "url="+own+" ")
+	assert.Regexp(t, "url="+own, pxe)
 
 	code, ipxe := httpGet(t, s.http+"hosts/"+macPath(mac)+"/boot.ipxe")
 	require.Equal(t, 200, code, ipxe)
 	assert.Contains(t, ipxe, "kernel "+s.http+kernel+" ")
-	assert.Contains(t, ipxe, "url="+own+" ")
+	assert.Regexp(t, "url="+own, ipxe)
 	assert.Contains(t, ipxe, "choose --default install")
 }
 
@@ -91,9 +115,10 @@ func TestRoutesInstallOnce(t *testing.T) {
 	// Each host gets its own answer file. The last menu fetched was from
 	// app01 on this same address: the file's own MAC must win over the
 	// address when the step is recorded.
-	code, web := httpGet(t, s.http+"hosts/"+macPath(macWeb)+"/preseed.cfg")
+	webURL, dbURL := answerURL(t, s, macWeb, ""), answerURL(t, s, macDB, "")
+	code, web := httpGet(t, webURL)
 	require.Equal(t, 200, code, web)
-	code, db := httpGet(t, s.http+"hosts/"+macPath(macDB)+"/preseed.cfg")
+	code, db := httpGet(t, dbURL)
 	require.Equal(t, 200, code, db)
 	for _, tc := range []struct {
 		name, file  string
@@ -113,8 +138,11 @@ func TestRoutesInstallOnce(t *testing.T) {
 			assert.NotContains(t, tc.file, w, tc.name)
 		}
 	}
-	assert.Equal(t, s.http+"api/report/"+macPath(macWeb), reportURL(t, web))
-	assert.Equal(t, s.http+"api/report/"+macPath(macDB), reportURL(t, db))
+	webToken := strings.Split(strings.TrimPrefix(webURL, s.http+"hosts/"), "/")[1]
+	dbToken := strings.Split(strings.TrimPrefix(dbURL, s.http+"hosts/"), "/")[1]
+	assert.NotEqual(t, webToken, dbToken)
+	assert.Equal(t, s.http+"api/report/"+macPath(macWeb)+"/"+webToken, reportURL(t, web), "the answer file's token")
+	assert.Equal(t, s.http+"api/report/"+macPath(macDB)+"/"+dbToken, reportURL(t, db))
 
 	waitStage(t, s, macWeb, "answer")
 	waitStage(t, s, macDB, "answer")
@@ -131,9 +159,10 @@ func TestRoutesInstallOnce(t *testing.T) {
 
 	// Malformed reports are refused and change nothing.
 	for _, tc := range []struct{ mac, body, why string }{
-		{"not-a-mac", `{"status":"ok"}`, "not a MAC address"},
-		{macPath(macDB), `{"status":"great"}`, `status "great"`},
-		{macPath(macDB), `{"status":`, "report:"},
+		{"not-a-mac/" + dbToken, `{"status":"ok"}`, "not a MAC address"},
+		{macPath(macDB) + "/" + dbToken, `{"status":"great"}`, `status "great"`},
+		{macPath(macDB) + "/" + dbToken, `{"status":`, "bad report: not a JSON object"},
+		{macPath(macDB), `{"status":"ok"}`, "carries the host's token"},
 	} {
 		code, out := httpDo(t, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", tc.body, s.http+"api/report/"+tc.mac)
 		assert.Equal(t, 400, code, tc.body)
@@ -145,9 +174,9 @@ func TestRoutesInstallOnce(t *testing.T) {
 	// file names.
 	require.NoError(t, debianReport(t, reportURL(t, db),
 		reportJSON("db01", "ok", map[string]bool{"user ops": true, "package postgresql": true})))
-	code, out = httpGet(t, s.http+"hosts/"+macPath(macDB)+"/preseed.cfg")
+	code, out = httpGet(t, dbURL)
 	assert.Equal(t, 403, code)
-	assert.Contains(t, out, "db01: installed (done, reported ")
+	assert.Contains(t, out, "db01: installed (installed, reported ")
 	assert.Contains(t, out, "re-arm with reinstall")
 	assertLocalMenus(t, s, macDB)
 	assertInstallMenus(t, s, macWeb, "debian12")
@@ -159,13 +188,13 @@ func TestRoutesInstallOnce(t *testing.T) {
 	_, err = tool(t, "curl", "-fsS", "-m", "30", "--retry", "3", "-X", "POST", "-H", "Content-Type: application/json",
 		"--data-binary", "@"+rep, reportURL(t, web))
 	require.NoError(t, err)
-	code, out = httpGet(t, s.http+"hosts/"+macPath(macWeb)+"/preseed.cfg")
+	code, out = httpGet(t, webURL)
 	assert.Equal(t, 403, code)
 	assert.Contains(t, out, "installed (failed")
 	assertLocalMenus(t, s, macWeb)
 
 	st = statusJSON(t, s)
-	assert.Equal(t, Done, st[macDB].State)
+	assert.Equal(t, Installed, st[macDB].State)
 	assert.Equal(t, ActLocal, st[macDB].Next)
 	assert.Equal(t, "hosts/"+macPath(macDB)+"/boot.ipxe (local)", st[macDB].Detail, "its latest step: the local menu")
 	require.NotNil(t, st[macDB].Report)
@@ -175,18 +204,23 @@ func TestRoutesInstallOnce(t *testing.T) {
 	assert.Equal(t, ActInstall, st[macApp].Next)
 
 	// Re-arm db01 through the API, as the banner says.
-	code, out = httpDo(t, "-X", "POST", s.http+"api/hosts/db01/reinstall")
+	code, out = httpDo(t, "-X", "POST", "-H", ReinstallHeader+": 1", s.http+"api/hosts/db01/reinstall")
 	require.Equal(t, 200, code, out)
 	var rec Record
 	require.NoError(t, json.Unmarshal([]byte(out), &rec))
-	assert.Equal(t, Record{MAC: macDB, Hostname: "db01", State: Pending, Changed: rec.Changed}, rec)
+	assert.Equal(t, Record{MAC: macDB, Hostname: "db01", State: Pending, Changed: rec.Changed}, rec, "no token in the answer")
 	assertInstallMenus(t, s, macDB, "debian12")
-	code, out = httpGet(t, s.http+"hosts/"+macPath(macDB)+"/preseed.cfg")
+	newDBURL := answerURL(t, s, macDB, "")
+	assert.NotEqual(t, dbURL, newDBURL, "re-arming draws a new token")
+	code, _ = httpGet(t, dbURL)
+	assert.Equal(t, 404, code, "the old install's URL is dead")
+	code, out = httpGet(t, newDBURL)
 	assert.Equal(t, 200, code)
 	assert.Contains(t, out, "netcfg/get_hostname string db01")
+	assert.NotContains(t, out, dbToken)
 	assertLocalMenus(t, s, macWeb)
 
-	code, out = httpDo(t, "-X", "POST", s.http+"api/hosts/nosuch/reinstall")
+	code, out = httpDo(t, "-X", "POST", "-H", ReinstallHeader+": 1", s.http+"api/hosts/nosuch/reinstall")
 	assert.Equal(t, 404, code)
 	assert.Contains(t, out, "no such host")
 	// Re-arming wipes a disk: never on a GET a crawler or a preview sends.
@@ -199,14 +233,14 @@ func TestRoutesUnknownMAC(t *testing.T) {
 	needTool(t, "curl")
 	needTool(t, "busybox")
 	ipxeURL := "hosts/" + macPath(macNew) + "/boot.ipxe"
-	answerURL := "hosts/" + macPath(macNew) + "/debian12/preseed.cfg"
 
 	t.Run("local", func(t *testing.T) {
 		s := startServer(t, writeInventory(t, UnknownLocal))
 		assertLocalMenus(t, s, macNew)
-		code, out := httpGet(t, s.http+answerURL)
-		assert.Equal(t, 403, code)
-		assert.Contains(t, out, "unknown MAC: local boot")
+		code, _ := httpGet(t, s.http+"hosts/"+macPath(macNew)+"/debian12/preseed.cfg")
+		assert.Equal(t, 404, code)
+		state, _ := os.ReadFile(s.state)
+		assert.NotContains(t, string(state), macNew, "an unknown MAC under local leaves no state")
 	})
 
 	t.Run("ignore", func(t *testing.T) {
@@ -215,11 +249,9 @@ func TestRoutesUnknownMAC(t *testing.T) {
 			_, err := tftpGet(t, s, name)
 			assert.Error(t, err, name)
 		}
-		for _, name := range []string{ipxeURL, answerURL} {
-			code, out := httpGet(t, s.http+name)
-			assert.Equal(t, 403, code, name)
-			assert.Contains(t, out, "ignored", name)
-		}
+		code, out := httpGet(t, s.http+ipxeURL)
+		assert.Equal(t, 403, code)
+		assert.Contains(t, out, "ignored")
 		assertInstallMenus(t, s, macWeb, "debian12")
 		_, listed := statusJSON(t, s)[macNew]
 		assert.False(t, listed, "an ignored MAC leaves no trace")
@@ -233,11 +265,12 @@ func TestRoutesUnknownMAC(t *testing.T) {
 		for _, want := range []string{
 			"'Install debian11 (debian-11)' --id install-debian11",
 			"'Install debian12 (debian-12)' --id install-debian12",
-			"url=" + s.http + "hosts/" + macPath(macNew) + "/debian11/preseed.cfg ",
-			"url=" + s.http + answerURL + " ",
 		} {
 			assert.Contains(t, grub, want)
 		}
+		assert.Regexp(t, regexp.QuoteMeta("url="+s.http+"hosts/"+macPath(macNew)+"/")+"[0-9a-f]{32}/debian11/preseed.cfg ", grub)
+		assert.Regexp(t, regexp.QuoteMeta("url="+s.http+"hosts/"+macPath(macNew)+"/")+"[0-9a-f]{32}/debian12/preseed.cfg ", grub)
+		answerURL := answerURL(t, s, macNew, "debian12")
 		pxe, err := tftpGet(t, s, "pxelinux.cfg/01-"+macPath(macNew))
 		require.NoError(t, err)
 		assert.Contains(t, pxe, "DEFAULT local")
@@ -247,26 +280,28 @@ func TestRoutesUnknownMAC(t *testing.T) {
 		require.Equal(t, 200, code)
 		assert.Contains(t, ipxe, "item install-debian12 Install debian12 (debian-12)")
 
-		code, answer := httpGet(t, s.http+answerURL)
+		code, answer := httpGet(t, answerURL)
 		require.Equal(t, 200, code, answer)
 		assert.Contains(t, answer, "netcfg/get_hostname string pxe-525400990009")
 		assert.Contains(t, answer, "pkgsel/include string curl", "the profile's spec")
-		code, _ = httpGet(t, s.http+"hosts/"+macPath(macNew)+"/nope/preseed.cfg")
+		code, _ = httpGet(t, strings.Replace(answerURL, "/debian12/", "/nope/", 1))
 		assert.Equal(t, 404, code)
+		_, known := statusJSON(t, s)[macNew]
+		assert.True(t, known, "the menu shown, in the bounded list of recent unknown MACs")
 
 		require.NoError(t, debianReport(t, reportURL(t, answer), reportJSON("pxe-525400990009", "ok", nil)))
 		assertLocalMenus(t, s, macNew)
-		code, out := httpGet(t, s.http+answerURL)
+		code, out := httpGet(t, answerURL)
 		assert.Equal(t, 403, code)
-		assert.Contains(t, out, "pxe-525400990009: installed (done")
+		assert.Contains(t, out, "pxe-525400990009: installed (installed")
 		st := statusJSON(t, s)[macNew]
 		assert.False(t, st.Listed)
 		assert.Equal(t, "pxe-525400990009", st.Hostname)
-		assert.Equal(t, Done, st.State)
+		assert.Equal(t, Installed, st.State)
 		assert.Equal(t, ActLocal, st.Next)
 
 		// Re-armed by MAC, it gets the menu again.
-		code, out = httpDo(t, "-X", "POST", s.http+"api/hosts/"+macPath(macNew)+"/reinstall")
+		code, out = httpDo(t, "-X", "POST", "-H", "Content-Type: application/json", s.http+"api/hosts/"+macPath(macNew)+"/reinstall")
 		require.Equal(t, 200, code, out)
 		grub, err = tftpGet(t, s, "grub/grub.cfg-01-"+macPath(macNew))
 		require.NoError(t, err)
@@ -325,4 +360,109 @@ func TestRoutesRefuseTraversal(t *testing.T) {
 		code, _ := httpGet(t, s.http+name)
 		assert.Equal(t, 404, code, name)
 	}
+}
+
+// The first boot's report through the real server: installed, overdue
+// after -boot-timeout, then booted; the boot menu stays local throughout.
+func TestRoutesFirstBoot(t *testing.T) {
+	needTool(t, "curl")
+	s := startServer(t, writeInventory(t, UnknownLocal), "-boot-timeout", "1ms")
+	code, answer := httpGet(t, answerURL(t, s, macWeb, ""))
+	require.Equal(t, 200, code, answer)
+	rep := reportURL(t, answer)
+	assert.Contains(t, answer, "pxekit-firstboot.service", "the answer file installs the first-boot unit")
+
+	post := func(body string) (int, string) {
+		return httpDo(t, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", body, rep)
+	}
+	code, out := post(reportJSON("web01", "ok", map[string]bool{"user ops": true}))
+	require.Equal(t, 204, code, out)
+	require.Eventually(t, func() bool { return statusJSON(t, s)[macWeb].Overdue }, 5*time.Second, 20*time.Millisecond)
+	st := statusJSON(t, s)[macWeb]
+	assert.Equal(t, Installed, st.State)
+	assert.Equal(t, ActLocal, st.Next)
+	assertLocalMenus(t, s, macWeb)
+	code, _ = post(reportJSON("web01", "ok", nil))
+	assert.Equal(t, 409, code, "a replay")
+
+	booted := `{"stage":"booted","hostname":"web01","os":"debian-12","status":"ok","checks":[{"name":"sshd listening","ok":true}]}`
+	code, out = post(booted)
+	require.Equal(t, 204, code, out)
+	st = statusJSON(t, s)[macWeb]
+	assert.Equal(t, Booted, st.State)
+	assert.Equal(t, "booted", st.StageName())
+	assert.False(t, st.Overdue)
+	require.NotNil(t, st.Boot)
+	assert.Equal(t, "127.0.0.1", st.Boot.From)
+	code, _ = post(booted)
+	assert.Equal(t, 409, code)
+	assertLocalMenus(t, s, macWeb)
+	assert.NotContains(t, s.stderr.String()+s.stdout.String(), strings.Split(rep, "/")[len(strings.Split(rep, "/"))-1],
+		"the token is in no log line")
+}
+
+// The hardening rows against the real server: answer files and reports
+// need the token (rows 7, 8), refused requests leave nothing behind
+// (row 9), and the reinstall API refuses what a browser page could send
+// (row 14).
+func TestRoutesHardening(t *testing.T) {
+	needTool(t, "curl")
+	s := startServer(t, writeInventory(t, UnknownLocal))
+	own := answerURL(t, s, macWeb, "")
+	token := strings.Split(strings.TrimPrefix(own, s.http+"hosts/"), "/")[1]
+
+	// Row 8: without the token, GET and HEAD get a bare 404 and change
+	// nothing; HEAD with it does not start the install either.
+	for _, args := range [][]string{
+		{s.http + "hosts/" + macPath(macWeb) + "/preseed.cfg"},
+		{"-I", s.http + "hosts/" + macPath(macWeb) + "/preseed.cfg"},
+		{s.http + "hosts/" + macPath(macWeb) + "/" + strings.Repeat("f", 32) + "/preseed.cfg"},
+		{"-I", s.http + "hosts/" + macPath(macWeb) + "/" + strings.Repeat("f", 32) + "/preseed.cfg"},
+		{"-I", own},
+	} {
+		code, out := httpDo(t, args...)
+		if args[0] == "-I" && args[1] == own {
+			assert.Equal(t, 200, code)
+		} else {
+			assert.Equal(t, 404, code, args)
+		}
+		assert.NotContains(t, out, "$6$")
+		assert.NotContains(t, out, token)
+	}
+	st := statusJSON(t, s)[macWeb]
+	assert.Equal(t, Pending, st.State)
+	assert.NotEqual(t, "answer", string(st.Stage))
+
+	// Row 7: a report needs the token; 1 MiB bodies are refused whole.
+	body := reportJSON("web01", "ok", nil)
+	code, _ := httpDo(t, "-X", "POST", "--data-binary", body, s.http+"api/report/"+macPath(macWeb)+"/"+strings.Repeat("f", 32))
+	assert.Equal(t, 403, code)
+	big := filepath.Join(t.TempDir(), "big.json")
+	require.NoError(t, os.WriteFile(big, []byte(`{"hostname":"`+strings.Repeat("h", 900<<10)+`","status":"ok"}`), 0o600))
+	code, out := httpDo(t, "-X", "POST", "--data-binary", "@"+big, s.http+"api/report/"+macPath(macWeb)+"/"+token)
+	assert.Equal(t, 413, code, out)
+	assert.Equal(t, Pending, statusJSON(t, s)[macWeb].State)
+
+	// Row 9: a report for a made-up MAC leaves no row and no record.
+	code, _ = httpDo(t, "-X", "POST", "--data-binary", body, s.http+"api/report/52-54-00-de-ad-01/"+token)
+	assert.Equal(t, 403, code)
+	_, row := statusJSON(t, s)["52:54:00:de:ad:01"]
+	assert.False(t, row)
+	state, err := os.ReadFile(s.state)
+	require.NoError(t, err)
+	assert.NotContains(t, string(state), "52:54:00:de:ad:01")
+
+	// Row 14: what a page in a browser on this machine could send.
+	for _, args := range [][]string{
+		{"-H", "Origin: http://evil.example", "-H", "Content-Type: application/x-www-form-urlencoded", "--data", "x=1"},
+		{"-H", "Content-Type: text/plain", "--data", "x"},
+		{"-H", "Sec-Fetch-Site: cross-site", "-H", ReinstallHeader + ": 1"},
+		{},
+	} {
+		code, out := httpDo(t, append(append([]string{"-X", "POST"}, args...), s.http+"api/hosts/web01/reinstall")...)
+		assert.Equal(t, 403, code, "%v: %s", args, out)
+	}
+	code, out = httpDo(t, "-X", "POST", "-H", ReinstallHeader+": 1", s.http+"api/hosts/web01/reinstall")
+	assert.Equal(t, 200, code, out)
+	assert.NotEqual(t, own, answerURL(t, s, macWeb, ""), "re-armed: a new token")
 }

@@ -70,7 +70,11 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		return err
 	}
 	defer f.Close()
+	for _, w := range inv.DemoWarnings() {
+		log.Warn("demo_password: " + w)
+	}
 	f.apiToken = c.apiToken
+	f.gate.BootTimeout = c.bootTimeout
 	if c.reinstall != "" {
 		for _, name := range strings.Split(c.reinstall, ",") {
 			if _, err := f.gate.Reinstall(strings.TrimSpace(name)); err != nil {
@@ -85,17 +89,19 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	}
 
 	srv := &chain.Servers{
-		Log:      log,
-		TFTP:     &tftpsrv.Server{Handler: f.TFTPHandler(), Logger: log, OnEvent: f.TFTPEvent},
-		TFTPAddr: c.tftpAddr,
-		HTTP:     &http.Server{Addr: c.httpAddr, Handler: f.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second},
-		HTTPAddr: c.httpAddr,
+		Log:        log,
+		TFTP:       &tftpsrv.Server{Handler: f.TFTPHandler(), Logger: log, OnEvent: f.TFTPEvent},
+		TFTPAddr:   c.tftpAddr,
+		HTTP:       chain.NewHTTPServer(guardContent(f.HTTPHandler()), c.httpLimits),
+		HTTPAddr:   c.httpAddr,
+		HTTPLimits: c.httpLimits,
 	}
 	if c.syslogAddr != "" {
 		srv.Packet = map[string]func(context.Context, net.PacketConn) error{c.syslogAddr: f.serveSyslog}
 	}
 	if c.dhcpMode != "off" {
 		srv.DHCP = func() (*dhcpsrv.Server, error) { return newDHCP(c, f, iface) }
+		srv.DHCPWhere = iface + ":67"
 	}
 	tctx, stopTable := context.WithCancel(ctx)
 	tableDone := make(chan struct{})
@@ -103,7 +109,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	err = srv.Run(ctx, func() {
 		fmt.Fprintf(out, "pxekit fleet on %s (%s): DHCP %s, TFTP %s, HTTP %s; %d host(s), %d profile(s); unknown MACs: %s\n",
 			iface, serverIP, c.dhcpMode, c.tftpAddr, c.httpAddr, len(inv.Hosts), len(f.profiles), inv.Unknown)
-		fmt.Fprintf(out, "  status:    %sstatus (and status.json)\n  reinstall: curl -X POST %sapi/hosts/HOST/reinstall\n", httpBase, httpBase)
+		fmt.Fprintf(out, "  status:    %sstatus (and status.json)\n  reinstall: curl -X POST -H '%s: 1' %sapi/hosts/HOST/reinstall\n", httpBase, ReinstallHeader, httpBase)
 		if c.progress == "table" || (c.progress == "auto" && isTerminal(out)) {
 			table = true
 			go func() {
@@ -191,4 +197,20 @@ func joinInventoryErrors(file string, errs ...error) error {
 		return nil
 	}
 	return all
+}
+
+// guardContent applies the content rule (GET and HEAD only, paths no file
+// can have refused with 400 or 404, see chain.ContentOnly) to everything
+// but the /api/ routes, which take POST; their paths are checked too.
+func guardContent(h http.Handler) http.Handler {
+	content := chain.ContentOnly(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			if chain.GoodPath(w, r) {
+				h.ServeHTTP(w, r)
+			}
+			return
+		}
+		content.ServeHTTP(w, r)
+	})
 }

@@ -1,15 +1,20 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pxekit/pxekit/answerfile"
 )
 
 // InstallState is where a host stands in its install-once life.
@@ -22,19 +27,23 @@ type InstallState string
 const (
 	Pending    InstallState = "pending"    // armed: the next network boot installs
 	Installing InstallState = "installing" // the installer has its answer file
-	Done       InstallState = "done"       // reported success: boots its disk
-	Failed     InstallState = "failed"     // reported failed checks: boots its disk
+	Installed  InstallState = "installed"  // the installer reported: boots its disk
+	Booted     InstallState = "booted"     // the installed system reported its first boot
+	Failed     InstallState = "failed"     // an install or first-boot check failed: boots its disk
 )
 
-// Check is one post-install check from the installer's report.
-type Check struct {
-	Name string `json:"name"`
-	OK   bool   `json:"ok"`
-}
+// Done is Installed's name before first-boot reports; state files that
+// say "done" load as Installed.
+const Done = Installed
 
-// Report is the installer's completion callback (see answerfile's
-// package documentation for the request).
+// Check is one check of a report.
+type Check = answerfile.Check
+
+// Report is a completion report as kept: what the installer (stage
+// installed) or the installed system (stage booted) sent, bounded by
+// answerfile.ParseReport, with when and from where.
 type Report struct {
+	Stage    string    `json:"stage,omitempty"` // installed (also when empty) or booted
 	Hostname string    `json:"hostname"`
 	OS       string    `json:"os"`
 	Status   string    `json:"status"` // ok, failed or unknown
@@ -43,13 +52,30 @@ type Report struct {
 	From     string    `json:"from,omitempty"` // the reporting address
 }
 
+// reportFrom keeps a parsed report.
+func reportFrom(r *answerfile.Report) Report {
+	return Report{Stage: r.Stage, Hostname: r.Hostname, OS: r.OS, Status: r.Status, Checks: slices.Clone(r.Checks)}
+}
+
 // Record is the persistent state of one MAC.
 type Record struct {
 	MAC      string       `json:"mac"`
 	Hostname string       `json:"hostname,omitempty"`
 	State    InstallState `json:"state"`
 	Changed  time.Time    `json:"changed"`
-	Report   *Report      `json:"report,omitempty"`
+	// Token is the secret every answer-file and report URL of the host's
+	// current install carries; a new one is drawn when it is re-armed.
+	Token string `json:"token,omitempty"`
+	// Report is the installer's report, Boot the first boot's, of the
+	// current install.
+	Report *Report `json:"report,omitempty"`
+	Boot   *Report `json:"boot,omitempty"`
+}
+
+// public is the record without its token, for answers to people.
+func (r Record) public() Record {
+	r.Token = ""
+	return r
 }
 
 // Store keeps the records in one JSON file, rewritten atomically (temporary
@@ -62,8 +88,9 @@ type Store struct {
 	lock     *os.File
 	readOnly bool
 
-	mu   sync.Mutex
-	recs map[string]Record
+	mu     sync.Mutex
+	recs   map[string]Record
+	secret string // hex; see stateFile
 }
 
 // ErrStateBusy means another process holds the state file.
@@ -128,14 +155,77 @@ func (s *Store) load() error {
 		return fmt.Errorf("state %s: version %d is newer than this program understands (1)", path, f.Version)
 	}
 	for _, r := range f.Hosts {
+		if r.State == "done" {
+			r.State = Installed
+		}
 		s.recs[r.MAC] = r
 	}
+	if k, err := hex.DecodeString(f.Secret); err != nil || (len(k) != 0 && len(k) < 16) {
+		s.Close()
+		return fmt.Errorf("state %s: corrupt secret; move the file away to start with every host pending", path)
+	}
+	s.secret = f.Secret
 	return nil
 }
 
 type stateFile struct {
-	Version int      `json:"version"`
-	Hosts   []Record `json:"hosts"`
+	Version int `json:"version"`
+	// Secret derives the tokens of MACs that have no record (unknown
+	// MACs installing from the menu); hex, 256 bits.
+	Secret string   `json:"secret,omitempty"`
+	Hosts  []Record `json:"hosts"`
+}
+
+// Secret returns the server's secret, drawing and saving one the first
+// time. A store that cannot save (read-only, or a write error) keeps the
+// one drawn in memory and says so with the error.
+func (s *Store) Secret() ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if s.secret == "" {
+		s.secret = randomHex(32)
+		err = s.save() // on failure, the secret lives for this run only
+	}
+	key, _ := hex.DecodeString(s.secret) // checked by load
+	return key, err
+}
+
+// UpdateMany is Update for several MACs at once, with one write.
+func (s *Store) UpdateMany(macs []string, fn func(*Record)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := make(map[string]Record, len(macs))
+	for _, mac := range macs {
+		r, ok := s.recs[mac]
+		if ok {
+			old[mac] = r
+		} else {
+			r = Record{MAC: mac, State: Pending}
+		}
+		fn(&r)
+		s.recs[mac] = r
+	}
+	if err := s.save(); err != nil {
+		for _, mac := range macs {
+			if r, ok := old[mac]; ok {
+				s.recs[mac] = r
+			} else {
+				delete(s.recs, mac)
+			}
+		}
+		return err
+	}
+	return nil
+}
+
+// randomHex returns n random bytes in hex.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on Linux
+	}
+	return hex.EncodeToString(b)
 }
 
 // Close releases the state file.
@@ -158,6 +248,12 @@ func (s *Store) Get(mac string) (Record, bool) {
 // Update applies fn to the record of mac and makes the result durable
 // before returning. A failed write leaves the old record in place.
 func (s *Store) Update(mac string, fn func(*Record)) (Record, error) {
+	return s.UpdateIf(mac, func(r *Record) error { fn(r); return nil })
+}
+
+// UpdateIf is Update where fn may refuse the change: its error is
+// returned and nothing changes.
+func (s *Store) UpdateIf(mac string, fn func(*Record) error) (Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.recs[mac]
@@ -165,7 +261,9 @@ func (s *Store) Update(mac string, fn func(*Record)) (Record, error) {
 	if !ok {
 		r = Record{MAC: mac, State: Pending}
 	}
-	fn(&r)
+	if err := fn(&r); err != nil {
+		return old, err
+	}
 	s.recs[mac] = r
 	if err := s.save(); err != nil {
 		if ok {
@@ -198,7 +296,7 @@ func (s *Store) save() error {
 	if s.path == "" {
 		return nil
 	}
-	f := stateFile{Version: 1}
+	f := stateFile{Version: 1, Secret: s.secret}
 	for _, r := range s.recs {
 		f.Hosts = append(f.Hosts, r)
 	}

@@ -233,15 +233,15 @@ func TestReportSurvivesKill9(t *testing.T) {
 	inventory := writeInventory(t, UnknownLocal)
 	state := strings.TrimSuffix(inventory, ".yaml") + ".state.json"
 	hc := &http.Client{Timeout: 10 * time.Second}
-	answer := "hosts/" + macPath(macDB) + "/preseed.cfg"
-
 	c := startChild(t, inventory)
+	dbToken, webToken := tokenOf(t, state, macDB), tokenOf(t, state, macWeb)
+	answer := "hosts/" + macPath(macDB) + "/" + dbToken + "/preseed.cfg"
 	resp, err := hc.Get(c.http + answer)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	body := reportJSON("db01", "ok", map[string]bool{"user ops": true, "package postgresql": true})
-	resp, err = hc.Post(c.http+"api/report/"+macPath(macDB), "application/json", bytes.NewBufferString(body))
+	resp, err = hc.Post(c.http+"api/report/"+macPath(macDB)+"/"+dbToken, "application/json", bytes.NewBufferString(body))
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
@@ -253,12 +253,12 @@ func TestReportSurvivesKill9(t *testing.T) {
 	require.NoError(t, err, "SIGKILL released the lock and left a readable file")
 	r, ok := s.Get(macDB)
 	require.True(t, ok)
-	assert.Equal(t, Done, r.State)
+	assert.Equal(t, Installed, r.State)
 	require.NotNil(t, r.Report)
 	assert.Len(t, r.Report.Checks, 2)
 	assert.Equal(t, "127.0.0.1", r.Report.From)
 	r, _ = s.Get(macWeb)
-	assert.NotEqual(t, Done, r.State)
+	assert.NotEqual(t, Installed, r.State)
 	require.NoError(t, s.Close())
 
 	// A restarted server knows it too.
@@ -267,9 +267,56 @@ func TestReportSurvivesKill9(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
-	resp, err = hc.Get(c.http + "hosts/" + macPath(macWeb) + "/preseed.cfg")
+	assert.Equal(t, dbToken, tokenOf(t, state, macDB), "tokens survive restarts")
+	resp, err = hc.Get(c.http + "hosts/" + macPath(macWeb) + "/" + webToken + "/preseed.cfg")
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode, "the others still install")
 	c.killNow(t)
+}
+
+// tokenOf reads mac's token from a state file (a running server's too:
+// looking does not lock it).
+func tokenOf(t *testing.T, state, mac string) string {
+	t.Helper()
+	s, err := ReadStore(state)
+	require.NoError(t, err)
+	r, ok := s.Get(mac)
+	require.True(t, ok, "%s not in %s", mac, state)
+	require.Len(t, r.Token, 32)
+	return r.Token
+}
+
+func TestStoreSecretAndLegacyStates(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "fleet.state.json")
+	// A state file written before first-boot reports: "done" hosts.
+	require.NoError(t, os.WriteFile(p, []byte(`{"version":1,"hosts":[{"mac":"`+macWeb+`","state":"done","changed":"2026-01-01T00:00:00Z"}]}`), 0o600))
+	s, err := OpenStore(p)
+	require.NoError(t, err)
+	r, _ := s.Get(macWeb)
+	assert.Equal(t, Installed, r.State)
+	key, err := s.Secret()
+	require.NoError(t, err)
+	assert.Len(t, key, 32)
+	again, _ := s.Secret()
+	assert.Equal(t, key, again)
+	require.NoError(t, s.Close())
+
+	s, err = OpenStore(p)
+	require.NoError(t, err)
+	kept, err := s.Secret()
+	require.NoError(t, err)
+	assert.Equal(t, key, kept, "the secret survives a restart")
+	require.NoError(t, s.Close())
+
+	// A read-only store draws one for the run and says it could not keep it.
+	ro, err := ReadStore(filepath.Join(t.TempDir(), "none.json"))
+	require.NoError(t, err)
+	key, err = ro.Secret()
+	assert.Error(t, err)
+	assert.Len(t, key, 32)
+
+	require.NoError(t, os.WriteFile(p, []byte(`{"version":1,"secret":"zz","hosts":[]}`), 0o600))
+	_, err = OpenStore(p)
+	assert.ErrorContains(t, err, "corrupt secret")
 }

@@ -7,8 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -35,8 +38,13 @@ type HostStatus struct {
 	Detail string         `json:"detail,omitempty"`
 	// Timeline is the latest time each stage was reached, in chain order.
 	Timeline []StageTime `json:"timeline,omitempty"`
-	// Report is the installer's last completion report.
+	// Report is the installer's report of the current install, Boot the
+	// installed system's first-boot report.
 	Report *Report `json:"report,omitempty"`
+	Boot   *Report `json:"boot,omitempty"`
+	// Overdue is set when the host installed more than the boot timeout
+	// ago and its first boot has not reported.
+	Overdue bool `json:"overdue,omitempty"`
 }
 
 // StageTime is when a stage was last reached.
@@ -52,14 +60,23 @@ type Status struct {
 	Hosts  []HostStatus   `json:"hosts"`
 }
 
+// The stages after the install, from the reports.
+const (
+	stageInstalled = progress.Stage(Installed)
+	stageBooted    = progress.Stage(Booted)
+)
+
 var stageOrder = []progress.Stage{
 	progress.DHCP, progress.Bootloader, progress.Menu, progress.Kernel, progress.Initrd,
-	progress.Answer, progress.Installing, progress.Done, progress.Failed,
+	progress.Answer, progress.Installing, stageInstalled, stageBooted, progress.Failed,
 }
 
 // status gathers the inventory, the state file and the live steps.
 func (f *fleet) status() Status {
 	steps := map[string]progress.Host{}
+	for _, h := range f.gate.recent.all() {
+		steps[h.MAC] = h
+	}
 	for _, h := range f.tracker.Hosts() {
 		steps[h.MAC] = h
 	}
@@ -78,7 +95,7 @@ func (f *fleet) status() Status {
 		}
 		rec, ok := f.gate.store.Get(key)
 		if ok {
-			row.State, row.Report = rec.State, rec.Report
+			row.State, row.Report, row.Boot, row.Overdue = rec.State, rec.Report, rec.Boot, f.gate.Overdue(rec)
 		}
 		if ph, ok := steps[key]; ok {
 			if ph.IP.IsValid() {
@@ -101,7 +118,7 @@ func (f *fleet) status() Status {
 		if ln, has := f.installLog.get(key); has && row.Stage == progress.Installing && row.Since != nil && !ln.At.Before(*row.Since) {
 			row.Detail = "syslog: " + ln.Text // the install's latest line
 		}
-		if ok && (rec.State == Done || rec.State == Failed) && (row.Since == nil || rec.Changed.After(*row.Since)) {
+		if ok && (rec.State == Installed || rec.State == Booted || rec.State == Failed) && (row.Since == nil || rec.Changed.After(*row.Since)) {
 			// After a restart the live steps are gone; the state is not.
 			at := rec.Changed
 			row.Stage, row.Since = progress.Stage(rec.State), &at
@@ -147,18 +164,33 @@ func (h HostStatus) StageName() string {
 	return string(h.Stage)
 }
 
-// FailedChecks lists the checks of the last report that did not pass.
+// FailedChecks lists the checks of the reports that did not pass, the
+// first boot's named as such.
 func (h HostStatus) FailedChecks() []string {
-	if h.Report == nil {
-		return nil
-	}
 	var out []string
-	for _, c := range h.Report.Checks {
-		if !c.OK {
-			out = append(out, c.Name)
+	if h.Report != nil {
+		for _, c := range h.Report.Checks {
+			if !c.OK {
+				out = append(out, c.Name)
+			}
+		}
+	}
+	if h.Boot != nil {
+		for _, c := range h.Boot.Checks {
+			if !c.OK {
+				out = append(out, "at boot: "+c.Name)
+			}
 		}
 	}
 	return out
+}
+
+// OverdueNote says what an overdue host lacks, for people.
+func (h HostStatus) OverdueNote() string {
+	if !h.Overdue {
+		return ""
+	}
+	return "no booted report yet"
 }
 
 func (f *fleet) serveStatusJSON(w http.ResponseWriter, r *http.Request) {
@@ -206,7 +238,7 @@ th,td{padding:.35em .6em;border-bottom:1px solid #ddd;text-align:left;vertical-a
 th{background:#f4f4f4}
 td.mono{font-family:ui-monospace,monospace}
 .stage{font-weight:600;padding:.1em .5em;border-radius:.3em;background:#eee}
-.s-done{background:#c8efc8}.s-failed{background:#f6c4c4}.s-installing,.s-answer{background:#fde8b0}
+.s-done,.s-booted{background:#c8efc8}.s-installed{background:#e2f5d0}.overdue{color:#a60;font-weight:600}.s-failed{background:#f6c4c4}.s-installing,.s-answer{background:#fde8b0}
 .s-kernel,.s-initrd,.s-menu,.s-bootloader,.s-dhcp{background:#d6e6fb}
 .timeline{color:#555;font-size:.85em}
 .failed{color:#a00}
@@ -225,10 +257,10 @@ td.mono{font-family:ui-monospace,monospace}
 <td class="mono">{{.IP}}</td>
 <td><span class="stage s-{{.StageName}}">{{.StageName}}</span> <span class="timeline">{{.Detail}}</span></td>
 <td>{{ago $now .Since}}</td>
-<td>{{.State}}</td>
+<td>{{.State}}{{with .OverdueNote}} <span class="overdue">{{.}}</span>{{end}}</td>
 <td title="{{.Why}}">{{.Next}}</td>
 <td class="timeline">{{range $i, $s := .Timeline}}{{if $i}} → {{end}}{{$s.Stage}} {{clock $s.At}}{{end}}</td>
-<td>{{with .Report}}{{len .Checks}} run{{end}}{{with .FailedChecks}}; <span class="failed">failed: {{join .}}</span>{{end}}</td>
+<td>{{with .Report}}{{len .Checks}} run{{end}}{{with .Boot}}, {{len .Checks}} at boot{{end}}{{with .FailedChecks}}; <span class="failed">failed: {{join .}}</span>{{end}}</td>
 </tr>
 {{end}}</tbody></table>
 </body></html>
@@ -243,11 +275,16 @@ func writeTable(w io.Writer, s Status) {
 		if fc := h.FailedChecks(); len(fc) > 0 {
 			detail = "failed: " + strings.Join(fc, ", ")
 		}
+		state := string(h.State)
+		if h.Overdue {
+			state += " (overdue)"
+			detail = h.OverdueNote()
+		}
 		if r := []rune(detail); len(r) > 40 {
 			detail = string(r[:37]) + "..." // whole characters: check names can be in any script
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(h.Hostname), h.MAC, h.Profile, h.IP,
-			h.StageName(), ago(s.Now, h.Since), h.State, h.Next, printable(detail))
+			h.StageName(), ago(s.Now, h.Since), state, h.Next, printable(detail))
 	}
 	tw.Flush()
 }
@@ -261,4 +298,50 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// maxRecent bounds the unknown MACs the status page shows.
+const maxRecent = 256
+
+// recentSteps keeps the latest step of the most recent unknown MACs (at
+// most max): anyone can make up MACs, and they must not grow memory.
+type recentSteps struct {
+	max  int
+	mu   sync.Mutex
+	macs map[string]progress.Host
+}
+
+func (r *recentSteps) add(mac string, ip netip.Addr, st progress.Step) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.macs == nil {
+		r.macs = map[string]progress.Host{}
+	}
+	h, ok := r.macs[mac]
+	if !ok && len(r.macs) >= r.max {
+		oldest := ""
+		for m, o := range r.macs {
+			if oldest == "" || o.Last().At.Before(r.macs[oldest].Last().At) {
+				oldest = m
+			}
+		}
+		delete(r.macs, oldest)
+	}
+	h.MAC = mac
+	if ip.IsValid() {
+		h.IP = ip.Unmap()
+	}
+	// The steps of one MAC are bounded too: the stages, not every request.
+	h.Steps = append(slices.DeleteFunc(slices.Clone(h.Steps), func(s progress.Step) bool { return s.Stage == st.Stage }), st)
+	r.macs[mac] = h
+}
+
+func (r *recentSteps) all() []progress.Host {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]progress.Host, 0, len(r.macs))
+	for _, h := range r.macs {
+		out = append(out, h)
+	}
+	return out
 }

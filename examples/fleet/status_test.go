@@ -28,8 +28,12 @@ func TestWriteTableGolden(t *testing.T) {
 	ago := func(d time.Duration) *time.Time { at := now.Add(-d); return &at }
 	st := Status{Now: now, Hosts: []HostStatus{
 		{Hostname: "web01", MAC: macWeb, Profile: "debian12", OS: "debian-12", IP: "10.0.0.11", Listed: true,
-			Next: ActLocal, State: Done, Stage: progress.Done, Since: ago(5 * time.Minute), Detail: "report from 10.0.0.11",
-			Report: &Report{Status: "ok", Checks: []Check{{Name: "user ops", OK: true}}}},
+			Next: ActLocal, State: Booted, Stage: stageBooted, Since: ago(5 * time.Minute), Detail: "booted report from 10.0.0.11",
+			Report: &Report{Status: "ok", Checks: []Check{{Name: "user ops", OK: true}}},
+			Boot:   &Report{Stage: "booted", Status: "ok", Checks: []Check{{Name: "sshd listening", OK: true}}}},
+		{Hostname: "web02", MAC: "52:54:00:f1:00:06", Profile: "debian12", OS: "debian-12", IP: "10.0.0.16", Listed: true,
+			Next: ActLocal, State: Installed, Stage: stageInstalled, Since: ago(45 * time.Minute), Detail: "installed report from 10.0.0.16",
+			Overdue: true, Report: &Report{Status: "ok"}},
 		{Hostname: "db01", MAC: macDB, Profile: "debian12", OS: "debian-12", IP: "10.0.0.12", Listed: true,
 			Next: ActLocal, State: Failed, Stage: progress.Failed, Since: ago(90 * time.Second),
 			Report: &Report{Status: "failed", Checks: []Check{{Name: "service nginx"}, {Name: "user ops", OK: true}, {Name: "package postgresql"}}}},
@@ -95,18 +99,21 @@ func TestStatusPageInChromium(t *testing.T) {
 	needTool(t, "curl")
 	s := startServer(t, writeInventory(t, UnknownMenu))
 
-	// web01 installed, db01 installed with a failed check, app01 is
-	// installing, and a machine nobody listed sits at its menu.
+	// web01 installed and booted, db01 installed with a failed check,
+	// app01 is installing, and a machine nobody listed sits at its menu.
+	reports := map[string]string{}
 	for _, mac := range []string{macWeb, macDB, macApp} {
-		code, out := httpGet(t, s.http+"hosts/"+macPath(mac)+"/preseed.cfg")
+		code, out := httpGet(t, answerURL(t, s, mac, ""))
 		require.Equal(t, 200, code, out)
+		reports[mac] = reportURL(t, out)
 		waitStage(t, s, mac, "answer")
 	}
-	for mac, body := range map[string]string{
-		macWeb: reportJSON("web01", "ok", map[string]bool{"user ops": true, "package nginx": true}),
-		macDB:  reportJSON("db01", "failed", map[string]bool{"user ops": true, "service nginx": false}),
+	for _, r := range []struct{ mac, body string }{
+		{macWeb, reportJSON("web01", "ok", map[string]bool{"user ops": true, "package nginx": true})},
+		{macWeb, `{"stage":"booted","hostname":"web01","os":"debian-12","status":"ok","checks":[{"name":"sshd listening","ok":true}]}`},
+		{macDB, reportJSON("db01", "failed", map[string]bool{"user ops": true, "service nginx": false})},
 	} {
-		code, out := httpDo(t, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", body, s.http+"api/report/"+macPath(mac))
+		code, out := httpDo(t, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", r.body, reports[r.mac])
 		require.Equal(t, 204, code, out)
 	}
 	_, err := tftpGet(t, s, "grub/grub.cfg-01-"+macPath(macNew))
@@ -146,9 +153,9 @@ func TestStatusPageInChromium(t *testing.T) {
 		mac  string
 		want map[string]string
 	}{
-		{macWeb, map[string]string{"Host": "web01", "Profile": "debian12 (debian-12)", "Stage": "done report from 127.0.0.1",
-			"Install state": "done", "Next boot": "local", "Checks": "2 run"}},
-		{macDB, map[string]string{"Host": "db01", "Stage": "failed report from 127.0.0.1",
+		{macWeb, map[string]string{"Host": "web01", "Profile": "debian12 (debian-12)", "Stage": "booted booted report from 127.0.0.1",
+			"Install state": "booted", "Next boot": "local", "Checks": "2 run, 1 at boot"}},
+		{macDB, map[string]string{"Host": "db01", "Stage": "failed installed report from 127.0.0.1",
 			"Install state": "failed", "Next boot": "local", "Checks": "2 run; failed: service nginx"}},
 		{macApp, map[string]string{"Host": "app01", "Profile": "debian11 (debian-11)", "Stage": "answer hosts/52-54-00-f1-00-03/preseed.cfg",
 			"Install state": "installing", "Next boot": "install", "Checks": ""}},
@@ -165,9 +172,9 @@ func TestStatusPageInChromium(t *testing.T) {
 	assert.Contains(t, rows[macDB]["Timeline"], "answer")
 	assert.Contains(t, rows[macDB]["Timeline"], "→ failed")
 	counts := strings.Join(strings.Fields(tagRE.ReplaceAllString(regexp.MustCompile(`(?s)<div class="counts">.*?</div>`).FindString(page), " ")), " ")
-	assert.Equal(t, "answer: 1 done: 1 failed: 1 menu: 1", counts)
+	assert.Equal(t, "answer: 1 booted: 1 failed: 1 menu: 1", counts)
 
-	// The screenshot is what a person sees: the page, and its green "done"
+	// The screenshot is what a person sees: the page, and its green "booted"
 	// and red "failed" badges.
 	f, err := os.Open(shot)
 	require.NoError(t, err)
@@ -177,7 +184,7 @@ func TestStatusPageInChromium(t *testing.T) {
 	assert.Equal(t, 1400, img.Bounds().Dx())
 	assert.Equal(t, 600, img.Bounds().Dy())
 	found := map[string]bool{}
-	colours := map[string][3]uint32{"done": {0xc8, 0xef, 0xc8}, "failed": {0xf6, 0xc4, 0xc4}, "installing": {0xfd, 0xe8, 0xb0}}
+	colours := map[string][3]uint32{"booted": {0xc8, 0xef, 0xc8}, "failed": {0xf6, 0xc4, 0xc4}, "installing": {0xfd, 0xe8, 0xb0}}
 	near := func(a, b uint32) bool { return a+3 >= b && b+3 >= a }
 	for y := img.Bounds().Min.Y; y < img.Bounds().Max.Y; y++ {
 		for x := img.Bounds().Min.X; x < img.Bounds().Max.X; x++ {

@@ -139,6 +139,7 @@ func runScenario(t *testing.T, bin string, sc scenario) time.Duration {
 		"-iface", lab.Iface(), "-os", "debian-12", "-netboot", debianNetboot,
 		"-console", "ttyS0,115200n8", "-dns", lab.ServerIP().String(),
 		"-mirror", "http://" + lab.ServerIP().String() + ":8080/mirror/debian",
+		"-demo-password", // a throw-away VM on the test's own network
 	}, sc.args...)
 	srv := lab.Start(t, "minimal", bin, args...)
 

@@ -10,7 +10,17 @@
 // It is safe by default: proxyDHCP never hands out an address and answers
 // only PXE and HTTP-boot clients; "-dhcp full -pool FIRST-LAST" makes it the
 // network's DHCP server. TFTP is read-only. Passwords are never logged.
-// Each client step is logged as one line with stage=NAME mac=MAC.
+// Each client step is logged as one line with stage=NAME mac=MAC, and the
+// installer's completion report (POST /api/report) as stage=done or
+// stage=failed.
+//
+// It is a lab tool: every client gets the same answer file, and anyone on
+// the segment can read it. It installs nothing without a credential of the
+// operator's: give -root-password-hash or -ssh-key (root and the sudo user
+// "ops" get them), or a -spec with a password or key; -demo-password
+// installs with the public demo password instead, and says so at start.
+// Only regular files inside -root are served (no symbolic link out of it,
+// no directory listing).
 package main
 
 import (
@@ -25,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/pxekit/pxekit/answerfile"
+	"github.com/pxekit/pxekit/examples/internal/chain"
 	"github.com/pxekit/pxekit/internal/osid"
 )
 
@@ -37,7 +49,11 @@ type config struct {
 	layout, passwordHash       string
 	sshKeyFile, console, dns   string
 	specFile                   string
-	ipxeScript                 bool
+	ipxeScript, demoPassword   bool
+
+	// httpLimits bound HTTP clients (zero: chain's defaults); tests
+	// shorten them.
+	httpLimits chain.HTTPLimits
 }
 
 func main() {
@@ -80,9 +96,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.StringVar(&c.tftpAddr, "tftp-addr", ":69", "TFTP listen address")
 	fl.StringVar(&c.httpAddr, "http-addr", ":8080", "HTTP listen address")
 	fl.StringVar(&c.layout, "layout", "plain", "disk layout of the installed system: plain or lvm (GPT, UEFI)")
-	fl.StringVar(&c.passwordHash, "root-password-hash", "", "root password as a crypt hash ($6$...; make one with: openssl passwd -6) (default: the public demo password)")
-	fl.StringVar(&c.sshKeyFile, "ssh-key", "", "file with SSH public keys for root")
-	fl.StringVar(&c.specFile, "spec", "", "answer-file spec in YAML (overrides -layout, -root-password-hash and -ssh-key)")
+	fl.StringVar(&c.passwordHash, "root-password-hash", "", "password of root and of the sudo user ops, as a crypt hash ($6$...; make one with: openssl passwd -6)")
+	fl.StringVar(&c.sshKeyFile, "ssh-key", "", "file with SSH public keys for root and ops (without -root-password-hash, ops logs in by key only and sudoes without a password)")
+	fl.BoolVar(&c.demoPassword, "demo-password", false, "lab only: with no -root-password-hash, -ssh-key or spec credential, install root and ops with the PUBLIC demo password "+answerfile.DemoPassword+" (without it, minimal refuses)")
+	fl.StringVar(&c.specFile, "spec", "", "answer-file spec in YAML (overrides -layout, -root-password-hash and -ssh-key); it must set a password or SSH key, or needs -demo-password")
 	fl.StringVar(&c.console, "console", "", "kernel console for the installer, e.g. ttyS0,115200n8")
 	fl.StringVar(&c.dns, "dns", "", "comma-separated DNS servers for clients (default: the host's non-loopback resolvers, else this server)")
 	fl.BoolVar(&c.ipxeScript, "ipxe", true, "give iPXE clients (option 77/175) the HTTP boot script; false treats them as plain PXE clients (pxelinux.0 on BIOS)")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -55,9 +57,12 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		site.ISO, site.ISOFile = iso, c.iso
 	}
 	if c.netboot != "" {
-		nb, err := isosrc.OpenNetboot(c.netboot)
+		nb, err := chain.OpenNetboot(c.netboot)
 		if err != nil {
 			return fmt.Errorf("-netboot: %w", err)
+		}
+		if cl, ok := nb.(io.Closer); ok {
+			defer cl.Close()
 		}
 		site.Netboot = nb
 		if distro != nil {
@@ -72,7 +77,14 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		}
 	}
 	if c.root != "" {
-		site.Extra = os.DirFS(c.root)
+		// Regular files inside -root only: no symbolic link out of it, no
+		// listing, no FIFO or device to block on.
+		root, err := tftpsrv.Dir(c.root)
+		if err != nil {
+			return fmt.Errorf("-root: %w", err)
+		}
+		defer root.Close()
+		site.Extra = root
 	}
 
 	loaders, err := bootfiles.Find(chain.LoaderSource(iso, distro, log), "/")
@@ -87,20 +99,32 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	}
 
 	if osID != "" {
-		if err := configureInstall(c, site, osID, distro, serverIP); err != nil {
+		demo, err := configureInstall(c, site, osID, distro, serverIP)
+		if err != nil {
 			return err
+		}
+		log.Warn("lab tool: every client gets the same answer file, and anyone on this network segment can read it over HTTP (" + httpBase + "answer/...)")
+		if len(demo) > 0 {
+			log.Warn("-demo-password: " + chain.DemoWarning(demo))
 		}
 	}
 
+	mux := http.NewServeMux()
+	reports := &reporter{tracker: site.Tracker}
+	mux.Handle("POST /api/report", reports)
+	mux.Handle("POST /api/report/{mac}", reports)
+	mux.Handle("/", site.HTTPHandler())
 	srv := &chain.Servers{
-		Log:      log,
-		TFTP:     &tftpsrv.Server{Handler: site.TFTPHandler(), Logger: log, OnEvent: site.TFTPEvent},
-		TFTPAddr: c.tftpAddr,
-		HTTP:     &http.Server{Addr: c.httpAddr, Handler: site.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second},
-		HTTPAddr: c.httpAddr,
+		Log:        log,
+		TFTP:       &tftpsrv.Server{Handler: site.TFTPHandler(), Logger: log, OnEvent: site.TFTPEvent},
+		TFTPAddr:   c.tftpAddr,
+		HTTP:       chain.NewHTTPServer(mux, c.httpLimits),
+		HTTPAddr:   c.httpAddr,
+		HTTPLimits: c.httpLimits,
 	}
 	if c.dhcpMode != "off" {
 		srv.DHCP = func() (*dhcpsrv.Server, error) { return newDHCP(c, site, iface, serverIP) }
+		srv.DHCPWhere = iface + ":67"
 	}
 	return srv.Run(ctx, func() {
 		site.Banner(out, chain.BannerInfo{
@@ -111,33 +135,27 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 }
 
 // configureInstall renders the answer file and menus for osID into site.
-func configureInstall(c *config, site *chain.Site, osID string, distro *isosrc.Distro, serverIP netip.Addr) error {
-	spec := answerfile.DemoSpec(c.layout)
-	if c.specFile != "" {
-		data, err := os.ReadFile(c.specFile)
-		if err != nil {
-			return err
-		}
-		if spec, err = answerfile.ParseSpec(data); err != nil {
-			return fmt.Errorf("-spec %s: %w", c.specFile, err)
-		}
-	} else {
-		if c.passwordHash != "" {
-			spec.Root.Password = answerfile.Password{Hash: c.passwordHash}
-		}
-		if c.sshKeyFile != "" {
-			keys, err := readKeys(c.sshKeyFile)
-			if err != nil {
-				return err
-			}
-			spec.Root.SSHKeys = keys
-		}
+// It returns the accounts that carry the public demo password (only with
+// -demo-password).
+func configureInstall(c *config, site *chain.Site, osID string, distro *isosrc.Distro, serverIP netip.Addr) ([]string, error) {
+	spec, err := buildSpec(c)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Callback.URL == "" {
+		// One answer file for every client: the report names no MAC, the
+		// server finds it from the reporting address.
+		spec.Callback.URL = site.HTTPBase + "api/report"
 	}
 	dns, err := chain.Nameservers(c.dns, serverIP)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return site.AddInstall(chain.Install{
+	demo, err := checkCredentials(c, spec)
+	if err != nil {
+		return nil, err
+	}
+	return demo, site.AddInstall(chain.Install{
 		OSID:        osID,
 		Distro:      distro,
 		Spec:        spec,
@@ -145,6 +163,64 @@ func configureInstall(c *config, site *chain.Site, osID string, distro *isosrc.D
 		Console:     c.console,
 		Nameservers: dns,
 	})
+}
+
+// buildSpec is the -spec file, else the demo spec with the operator's
+// credentials: -root-password-hash and -ssh-key go to root and to the
+// sudo user ops alike, so that the demo password is on no account. With
+// keys and no password, ops gets a random password nobody knows (the
+// installers want one for the first user) and sudo without a password.
+func buildSpec(c *config) (*answerfile.Spec, error) {
+	if c.specFile != "" {
+		data, err := os.ReadFile(c.specFile)
+		if err != nil {
+			return nil, err
+		}
+		spec, err := answerfile.ParseSpec(data)
+		if err != nil {
+			return nil, fmt.Errorf("-spec %s: %w", c.specFile, err)
+		}
+		return spec, nil
+	}
+	spec := answerfile.DemoSpec(c.layout)
+	if c.passwordHash == "" && c.sshKeyFile == "" {
+		return spec, nil // demo credentials, refused without -demo-password
+	}
+	var keys []string
+	if c.sshKeyFile != "" {
+		var err error
+		if keys, err = readKeys(c.sshKeyFile); err != nil {
+			return nil, err
+		}
+	}
+	spec.Root.Password = answerfile.Password{Hash: c.passwordHash}
+	spec.Root.SSHKeys = keys
+	for i := range spec.Users {
+		u := &spec.Users[i]
+		u.SSHKeys = keys
+		u.Password = answerfile.Password{Hash: c.passwordHash}
+		if c.passwordHash == "" {
+			u.Password = answerfile.Password{Plain: answerfile.Secret(rand.Text())}
+			u.SudoNoPassword = true
+		}
+	}
+	return spec, nil
+}
+
+// checkCredentials refuses a spec that would install the public demo
+// password without -demo-password, or keep it next to the operator's own
+// credentials.
+func checkCredentials(c *config, spec *answerfile.Spec) ([]string, error) {
+	demo, err := chain.CheckCredentials(spec, c.demoPassword)
+	switch {
+	case errors.Is(err, chain.ErrNoCredentials) && c.specFile != "":
+		return nil, fmt.Errorf("-spec %s: %w: set root.password, root.ssh_keys or a user's, or give -demo-password to install with the PUBLIC demo password %q (lab only)", c.specFile, err, answerfile.DemoPassword)
+	case errors.Is(err, chain.ErrNoCredentials):
+		return nil, fmt.Errorf("%w for the installed systems: give -root-password-hash HASH (openssl passwd -6) or -ssh-key FILE, or -demo-password to install with the PUBLIC demo password %q (lab only)", err, answerfile.DemoPassword)
+	case err != nil && c.specFile != "":
+		return nil, fmt.Errorf("-spec %s: %w", c.specFile, err)
+	}
+	return demo, err
 }
 
 func newDHCP(c *config, site *chain.Site, iface string, serverIP netip.Addr) (*dhcpsrv.Server, error) {

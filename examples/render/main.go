@@ -8,7 +8,8 @@
 // Menu kinds: grub, pxelinux, ipxe. Answer-file kinds: kickstart,
 // autoinstall, meta-data, preseed. Without -spec the answer file comes from a
 // built-in demonstration spec whose password is public (the file says so).
-// A spec error exits with status 1 and names every field that is wrong.
+// A spec error exits with status 1 and names every field that is wrong. For
+// answer files, standard error also says how large a disk the layout needs.
 package main
 
 import (
@@ -58,7 +59,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if k, kerr := bootmenu.ParseKind(*kind); kerr == nil {
 		out, err = renderMenu(*osID, k, *dir, *repo, *answer, *httpBase, *console)
 	} else {
-		out, err = renderAnswer(*osID, *kind, *layout, *specFile)
+		var minMiB int
+		out, minMiB, err = renderAnswer(*osID, *kind, *layout, *specFile)
+		if err == nil {
+			fmt.Fprintf(stderr, "render: the layout needs a disk of at least %d MiB (%.1f GB)\n", minMiB, float64(minMiB)*(1<<20)/1e9)
+		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "render: %v\n", err)
@@ -85,26 +90,27 @@ func renderMenu(osID string, k bootmenu.Kind, dir, repo, answer, httpBase, conso
 	return bootmenu.Render(m, k, opt)
 }
 
-func renderAnswer(osID, kind, layout, specFile string) ([]byte, error) {
+func renderAnswer(osID, kind, layout, specFile string) ([]byte, int, error) {
 	switch kind {
 	case answerfile.KindKickstart, answerfile.KindAutoinstall, answerfile.KindMetaData, answerfile.KindPreseed:
 	default:
-		return nil, fmt.Errorf("unknown -kind %q: want grub, pxelinux, ipxe, kickstart, autoinstall, meta-data or preseed", kind)
+		return nil, 0, fmt.Errorf("unknown -kind %q: want grub, pxelinux, ipxe, kickstart, autoinstall, meta-data or preseed", kind)
 	}
 	var spec *answerfile.Spec
 	if specFile == "" {
 		if layout != answerfile.SchemePlain && layout != answerfile.SchemeLVM {
-			return nil, fmt.Errorf("-layout %q: want plain or lvm", layout)
+			return nil, 0, fmt.Errorf("-layout %q: want plain or lvm", layout)
 		}
 		spec = answerfile.DemoSpec(layout)
 	} else {
 		data, err := os.ReadFile(specFile)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if spec, err = answerfile.ParseSpec(data); err != nil {
-			return nil, fmt.Errorf("%s: %w", specFile, err)
+			return nil, 0, fmt.Errorf("%s: %w", specFile, err)
 		}
 	}
-	return answerfile.Render(osID, kind, spec)
+	out, err := answerfile.Render(osID, kind, spec)
+	return out, spec.MinDiskMiB(), err
 }

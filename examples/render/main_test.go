@@ -55,3 +55,10 @@ func TestRenderUsageErrors(t *testing.T) {
 	code, _, _ = render(t, "-os", "rocky-9.0", "-kind", "preseed")
 	assert.Equal(t, 1, code, "rocky reads a kickstart")
 }
+
+func TestRenderSaysHowLargeADisk(t *testing.T) {
+	code, out, errs := render(t, "-os", "rocky-9.0", "-kind", "kickstart", "-layout", "lvm")
+	require.Equal(t, 0, code, errs)
+	assert.Contains(t, errs, "the layout needs a disk of at least 7691 MiB")
+	assert.NotContains(t, out, "needs a disk")
+}

@@ -231,10 +231,12 @@ func ObserveDHCP(t *progress.Tracker, ev dhcpsrv.Event) {
 	t.Observe(context.Background(), ev.MAC.String(), progress.DHCP, ev.BootFile, attrs...)
 }
 
-// HTTPHandler serves the site over HTTP, logging client steps.
+// HTTPHandler serves the site over HTTP, logging client steps. It serves
+// content only: GET and HEAD (405 otherwise), files but no directory
+// listings, and a clean 400 or 404 for paths no file can have.
 func (s *Site) HTTPHandler() http.Handler {
 	s.init()
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return ContentOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 		if st, ok := s.Stage(name); ok && r.Method == http.MethodGet {
 			if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -259,17 +261,48 @@ func (s *Site) HTTPHandler() http.Handler {
 			}
 			FileHandler(fsys).ServeHTTP(w, r2)
 		}
+	}))
+}
+
+// FileHandler serves the regular files of a tree over HTTP, with ranges
+// and never a directory listing (a path ending in "/" is 404, and so is a
+// directory, FIFO or device). An isosrc image offers its own handler, which
+// sends regular files with sendfile(2); any other tree goes through the
+// standard file server over a files-only view of it.
+func FileHandler(fsys fs.FS) http.Handler {
+	var h http.Handler
+	switch t := fsys.(type) {
+	case interface{ Handler() http.Handler }:
+		h = t.Handler()
+	case *tftpsrv.DirFS:
+		h = http.FileServerFS(t) // regular files only already
+	default:
+		h = http.FileServerFS(filesOnly{fsys})
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
 	})
 }
 
-// FileHandler serves a tree over HTTP. An isosrc image offers its own
-// handler, which sends regular files with sendfile(2); any other tree goes
-// through the standard file server (ranges, directory listings).
-func FileHandler(fsys fs.FS) http.Handler {
-	if h, ok := fsys.(interface{ Handler() http.Handler }); ok {
-		return h.Handler()
+// filesOnly hides everything but regular files of a tree, so that no
+// handler can list a directory.
+type filesOnly struct{ fsys fs.FS }
+
+func (f filesOnly) Open(name string) (fs.File, error) {
+	file, err := f.fsys.Open(name)
+	if err != nil {
+		return nil, err
 	}
-	return http.FileServerFS(fsys)
+	st, err := file.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		file.Close()
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return file, nil
 }
 
 // BannerInfo is what the start-up banner shows besides the site.

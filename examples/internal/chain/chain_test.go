@@ -110,9 +110,11 @@ func TestHTTPServesTreesRangesAndGenerated(t *testing.T) {
 	code, body := get("/iso/BaseOS/repodata/repomd.xml", "bytes=2-4")
 	assert.Equal(t, http.StatusPartialContent, code)
 	assert.Equal(t, "234", body)
-	code, body = get("/iso/BaseOS/", "")
-	assert.Equal(t, http.StatusOK, code)
-	assert.Contains(t, body, "repodata/", "directory listing for installers that browse the tree")
+	for _, dir := range []string{"/iso/BaseOS/", "/iso/BaseOS", "/iso/", "/"} {
+		code, body = get(dir, "")
+		assert.Equal(t, http.StatusNotFound, code, "no directory listing: %s", dir)
+		assert.NotContains(t, body, "repodata", dir)
+	}
 	code, body = get("/answer/ks.cfg", "")
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "text\n", body)

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/pxekit/pxekit/answerfile"
@@ -128,20 +130,11 @@ func Prepare(httpBase string, m Media, in Install, answerDir string) (*Prepared,
 		return nil, err
 	}
 
-	var dns []string
-	for _, a := range in.Nameservers {
-		dns = append(dns, a.String())
+	bi, err := BootInput(info.ID, &spec, in, repo, p.AnswerURL)
+	if err != nil {
+		return nil, err
 	}
-	var extra []bootmenu.Arg
-	if info.Family == osid.DebianDI {
-		// An isolated install network often has no router; d-i would stop
-		// to ask whether to go on without one, before reading its preseed.
-		extra = append(extra, bootmenu.KV("netcfg/no_default_route", "true"))
-	}
-	extra = append(extra, in.Args...)
-	entry, err := bootmenu.InstallEntry(info.ID, path.Join(m.Prefix, "boot"), bootmenu.InstallInput{
-		RepoURL: repo, AnswerURL: p.AnswerURL, Console: in.Console, Nameservers: dns, Extra: extra,
-	})
+	entry, err := bootmenu.InstallEntry(info.ID, path.Join(m.Prefix, "boot"), bi)
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +164,59 @@ func Prepare(httpBase string, m Media, in Install, answerDir string) (*Prepared,
 	return p, nil
 }
 
+// BootInput is the installer's kernel-line input for spec: what the
+// installer must know before it can read its answer file (for d-i, all that
+// netcfg asks: hostname, domain, a static address), taken from the spec so
+// that no caller patches kernel lines. in supplies the console, the boot
+// server's nameservers (used when the spec names none) and extra arguments;
+// repoURL and answerURL are the install source and the answer file as the
+// menu names them. examples/render calls it with the same spec to print
+// the menu that minimal and fleet serve.
+func BootInput(osID string, spec *answerfile.Spec, in Install, repoURL, answerURL string) (bootmenu.InstallInput, error) {
+	info, ok := osid.Lookup(osID)
+	if !ok {
+		return bootmenu.InstallInput{}, fmt.Errorf("unknown OS %q", osID)
+	}
+	bi := bootmenu.InstallInput{RepoURL: repoURL, AnswerURL: answerURL, Console: in.Console, Extra: in.Args}
+	for _, a := range in.Nameservers {
+		bi.Nameservers = append(bi.Nameservers, a.String())
+	}
+	if spec == nil {
+		return bi, nil
+	}
+	n := spec.Network
+	bi.Hostname, bi.Domain = spec.Hostname, n.Domain
+	if h, d, ok := strings.Cut(spec.Hostname, "."); ok {
+		bi.Hostname, bi.Domain = h, d
+	}
+	if n.Mode == "static" {
+		pfx, err := netip.ParsePrefix(n.Address)
+		if err != nil {
+			return bootmenu.InstallInput{}, fmt.Errorf("spec network.address %q: %v", n.Address, err)
+		}
+		bi.Address = pfx
+		if n.Gateway != "" {
+			if bi.Gateway, err = netip.ParseAddr(n.Gateway); err != nil {
+				return bootmenu.InstallInput{}, fmt.Errorf("spec network.gateway %q: %v", n.Gateway, err)
+			}
+		}
+		if len(n.DNS) > 0 {
+			bi.Nameservers = slices.Clone(n.DNS)
+		}
+		if info.Family != osid.DebianDI {
+			// d-i keeps interface=auto (BOOTIF); dracut and ipconfig
+			// take the name in ip=.
+			bi.Interface = n.Device
+		}
+	}
+	if info.Family == osid.DebianDI {
+		// An isolated install network often has no router; d-i would stop
+		// to ask whether to go on without one, before reading its preseed.
+		bi.NoDefaultRoute = true
+	}
+	return bi, nil
+}
+
 // Dialect picks the GRUB dialect for menus read by the loaders served: the
 // host's signed Debian GRUB unless the OS's own GRUB came from its ISO.
 func Dialect(loaders *bootfiles.Set, osID string) (bootmenu.GRUBDialect, error) {
@@ -194,15 +240,18 @@ func Menus(menu *bootmenu.Menu, httpBase string, dialect bootmenu.GRUBDialect) (
 	return out, nil
 }
 
-// LoaderSource says where the distribution's own shim and GRUB are. EL
-// clones boot their own pair (under Secure Boot their shim trusts only their
-// GRUB and kernels); Debian and Ubuntu ISOs carry a CD-ROM GRUB, so the
-// host's signed network GRUB comes first for them.
+// LoaderSource says where the distribution's own shim and GRUB are. Under
+// Secure Boot a shim trusts only its vendor's GRUB, and that GRUB only its
+// vendor's kernels, so EL clones and Ubuntu boot the pair from their own ISO
+// (EFI/BOOT/BOOTX64.EFI and grubx64.efi): the host's Debian-signed GRUB
+// would refuse Canonical's kernel. Debian alone prefers the host's signed
+// network GRUB, which is the same vendor's and, unlike the ISO's CD-ROM
+// GRUB, is built to read its menu over TFTP.
 func LoaderSource(iso *isosrc.Image, d *isosrc.Distro, log *slog.Logger) bootfiles.Source {
 	if iso == nil || d == nil {
 		return bootfiles.Source{}
 	}
-	src := bootfiles.Source{FS: iso, Shim: d.Shim, GRUB: d.GRUB, PreferHost: d.Family != string(osid.Anaconda)}
+	src := bootfiles.Source{FS: iso, Shim: d.Shim, GRUB: d.GRUB, PreferHost: preferHostLoaders(d.Family)}
 	if d.EFISource == isosrc.EFIFromElTorito {
 		efi, err := iso.EFIFS()
 		if err != nil {
@@ -213,3 +262,8 @@ func LoaderSource(iso *isosrc.Image, d *isosrc.Distro, log *slog.Logger) bootfil
 	}
 	return src
 }
+
+// preferHostLoaders reports whether the host's signed network GRUB should
+// boot an installer of the family: only for Debian's own, whose vendor
+// signed it.
+func preferHostLoaders(family string) bool { return family == string(osid.DebianDI) }

@@ -17,18 +17,29 @@ type Servers struct {
 	Log      *slog.Logger
 	TFTP     *tftpsrv.Server
 	TFTPAddr string
-	HTTP     *http.Server
-	HTTPAddr string
+	// HTTP is made by NewHTTPServer; it serves on HTTPAddr through
+	// LimitListener with HTTPLimits (the same limits it was made with).
+	HTTP       *http.Server
+	HTTPAddr   string
+	HTTPLimits HTTPLimits
 	// Packet are more UDP services (a syslog receiver), by listen address.
 	Packet map[string]func(ctx context.Context, conn net.PacketConn) error
 	// DHCP, when set, makes the DHCP server; it starts last, because a
 	// client that gets an offer must find the files served.
 	DHCP func() (*dhcpsrv.Server, error)
+	// DHCPWhere names the DHCP sockets in errors ("eth0:67").
+	DHCPWhere string
 }
 
-// Run listens, calls ready once everything serves, and runs until ctx
-// ends or a service fails; then it shuts everything down (5 s at most).
+// Run listens (every socket, DHCP's included), calls ready once everything
+// serves, and runs until ctx ends or a service fails; then it shuts
+// everything down (5 s at most).
+// It raises the open-file limit first (RaiseFileLimit), so that the HTTP
+// connection cap leaves descriptors for TFTP.
 func (s *Servers) Run(ctx context.Context, ready func()) error {
+	if _, err := RaiseFileLimit(); err != nil && s.Log != nil {
+		s.Log.Warn("cannot raise the open-file limit", "error", err)
+	}
 	errc := make(chan error, 3+len(s.Packet))
 	tl, err := net.ListenPacket("udp", s.TFTPAddr)
 	if err != nil {
@@ -39,6 +50,7 @@ func (s *Servers) Run(ctx context.Context, ready func()) error {
 		tl.Close()
 		return PortError("HTTP", s.HTTPAddr, err)
 	}
+	hl = LimitListener(hl, s.HTTPLimits)
 	go func() { errc <- s.TFTP.Serve(tl) }()
 	go func() { errc <- s.HTTP.Serve(hl) }()
 	pctx, stopPackets := context.WithCancel(ctx)
@@ -67,6 +79,16 @@ func (s *Servers) Run(ctx context.Context, ready func()) error {
 	if s.DHCP != nil {
 		if dhcp, err = s.DHCP(); err != nil {
 			return abort(err)
+		}
+		// Bind before announcing: a port held by another server fails
+		// here, not after the banner.
+		if err := dhcp.Listen(); err != nil {
+			_ = dhcp.Shutdown(context.Background())
+			where := s.DHCPWhere
+			if where == "" {
+				where = "ports 67 and 4011"
+			}
+			return abort(PortError("DHCP", where, err))
 		}
 		go func() { errc <- dhcp.Serve(ctx) }()
 	}
