@@ -169,23 +169,7 @@ func dhcpPeers(self string, proxy bool) []dhcpPeer {
 		return peers
 	}
 	if _, err := exec.LookPath("kea-dhcp4"); err == nil {
-		peers = append(peers, dhcpPeer{name: "kea-dhcp4 (memfile)", start: func(ctx context.Context, n *benchNet, dir string) (*exec.Cmd, error) {
-			conf := filepath.Join(dir, "kea.json")
-			js := fmt.Sprintf(`{"Dhcp4": {
-  "interfaces-config": {"interfaces": ["%s"], "dhcp-socket-type": "udp"},
-  "lease-database": {"type": "memfile", "persist": true, "name": "%s", "lfc-interval": 0},
-  "valid-lifetime": 3600,
-  "subnet4": [{"id": 1, "subnet": "10.232.0.0/16", "pools": [{"pool": "10.232.1.0 - 10.232.255.250"}],
-    "option-data": [{"name": "domain-name-servers", "data": "%s"}]}],
-  "loggers": [{"name": "kea-dhcp4", "severity": "WARN", "output_options": [{"output": "stderr"}]}]
-}}`, n.srvIf, filepath.Join(dir, "kea.leases"), benchSrvIP)
-			if err := os.WriteFile(conf, []byte(js), 0o644); err != nil {
-				return nil, err
-			}
-			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.srvNS, "kea-dhcp4", "-c", conf)
-			cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+dir, "KEA_LOCKFILE_DIR="+dir)
-			return cmd, cmd.Start()
-		}})
+		peers = append(peers, keaPeer(false), keaPeer(true))
 	}
 	if _, err := exec.LookPath("dnsmasq"); err == nil {
 		peers = append(peers, dhcpPeer{name: "dnsmasq (no ping)", start: func(ctx context.Context, n *benchNet, dir string) (*exec.Cmd, error) {
@@ -196,7 +180,46 @@ func dhcpPeers(self string, proxy bool) []dhcpPeer {
 			return cmd, cmd.Start()
 		}})
 	}
+	if p, ok := etcdDHCPPeer(self); ok {
+		peers = append(peers, p)
+	}
 	return peers
+}
+
+// keaPeer is kea-dhcp4 with its memfile lease store, single-threaded (the
+// packaged default) or multi-threaded.
+func keaPeer(multiThreaded bool) dhcpPeer {
+	name := "kea-dhcp4 (memfile)"
+	if multiThreaded {
+		name = "kea-dhcp4 (memfile, multi-threaded)"
+	}
+	return dhcpPeer{name: name, start: func(ctx context.Context, n *benchNet, dir string) (*exec.Cmd, error) {
+		conf := filepath.Join(dir, "kea.json")
+		if err := os.WriteFile(conf, keaConfig(n.srvIf, filepath.Join(dir, "kea.leases"), multiThreaded), 0o644); err != nil {
+			return nil, err
+		}
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", n.srvNS, "kea-dhcp4", "-c", conf)
+		cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+dir, "KEA_LOCKFILE_DIR="+dir)
+		return cmd, cmd.Start()
+	}}
+}
+
+// keaConfig is the kea-dhcp4 configuration of the suite: the same subnet
+// and pool as pxekit's, leases persisted to a memfile without cleanup runs.
+func keaConfig(iface, leases string, multiThreaded bool) []byte {
+	mt := ""
+	if multiThreaded {
+		mt = `
+  "multi-threading": {"enable-multi-threading": true, "thread-pool-size": 2, "packet-queue-size": 64},`
+	}
+	return fmt.Appendf(nil, `{"Dhcp4": {
+  "interfaces-config": {"interfaces": [%q], "dhcp-socket-type": "udp"},
+  "lease-database": {"type": "memfile", "persist": true, "name": %q, "lfc-interval": 0},%s
+  "valid-lifetime": 3600,
+  "subnet4": [{"id": 1, "subnet": "10.232.0.0/16", "pools": [{"pool": "10.232.1.0 - 10.232.255.250"}],
+    "option-data": [{"name": "domain-name-servers", "data": %q}]}],
+  "loggers": [{"name": "kea-dhcp4", "severity": "WARN", "output_options": [{"output": "stderr"}]}]
+}}`, iface, leases, mt, benchSrvIP)
 }
 
 // doraResult is one load run.
@@ -389,7 +412,7 @@ func runDHCP(ctx context.Context, e *env) error {
 				g.p99s = append(g.p99s, float64(r.p99.Microseconds())/1000)
 				g.cpus = append(g.cpus, float64(r.cpuPer.Nanoseconds())/1000)
 				g.fails += r.failed
-				line = append(line, fmt.Sprintf("%s %.0f/s", strings.Fields(p.name)[0], r.perSec))
+				line = append(line, fmt.Sprintf("%s %.0f/s", p.name, r.perSec))
 			}
 			fmt.Fprintf(e.out, "   run %d: %s\n", run+1, strings.Join(line, ", "))
 		}
@@ -434,7 +457,8 @@ func measureDHCP(ctx context.Context, p dhcpPeer, proxy bool, tag string, seed b
 	defer c.Close()
 	// Wait until the server answers one client, then measure.
 	ready := false
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+	// 30 s: the etcd peer starts its etcd first.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		if warm(c, proxy) {
 			ready = true
 			break

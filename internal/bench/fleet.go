@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -94,6 +95,35 @@ type fleetJob struct {
 	Answer string              // the answer file's name below hosts/MAC/
 	// KernelTFTP loads bare kernel and initrd paths over TFTP, as GRUB.
 	KernelTFTP bool
+	// HTTPPort is the server's HTTP port; 0 means fleetHTTPPort.
+	HTTPPort int
+	// AnswerPath is the path the menu must name for a host's answer file,
+	// a path.Match pattern in which {mac} stands for the MAC as GRUB's
+	// net_default_mac spells it; empty means fleet's
+	// /hosts/MAC-WITH-DASHES/TOKEN/Answer.
+	AnswerPath string
+	// Timeout bounds the whole client process; 0 means ten minutes.
+	Timeout time.Duration
+}
+
+// answerPattern is the path.Match pattern of mac's answer file.
+func (j *fleetJob) answerPattern(mac net.HardwareAddr) string {
+	if j.AnswerPath != "" {
+		return strings.ReplaceAll(j.AnswerPath, "{mac}", mac.String())
+	}
+	// hosts/MAC/TOKEN/ANSWER: the token is the host's own secret.
+	return "/hosts/" + strings.ReplaceAll(mac.String(), ":", "-") + "/*/" + j.Answer
+}
+
+// httpHost is the server's HTTP authority as a URL names it.
+func (j *fleetJob) httpHost(server netip.Addr) string {
+	switch j.HTTPPort {
+	case 0:
+		return netip.AddrPortFrom(server, fleetHTTPPort).String()
+	case 80:
+		return server.String()
+	}
+	return netip.AddrPortFrom(server, uint16(j.HTTPPort)).String()
 }
 
 // fleetClientResult is one simulated machine's boot, as the client process
@@ -103,7 +133,11 @@ type fleetClientResult struct {
 	Start   time.Duration // since the common start
 	End     time.Duration // answer file received
 	Phases  [fleetPhases]time.Duration
-	Err     string
+	// RxBytes and TxBytes are what the machine received and sent: UDP
+	// payloads (DHCP, TFTP, retransmissions included) and TCP payloads
+	// (HTTP headers and bodies); no IP, UDP or TCP headers.
+	RxBytes, TxBytes int64
+	Err              string
 }
 
 func init() {
@@ -116,7 +150,7 @@ func init() {
 		fmt.Fprintln(os.Stderr, "fleet clients:", err)
 		os.Exit(1)
 	}
-	ctx, stop := signalContext()
+	ctx, stop := signalContext(job.Timeout)
 	res, err := runFleetClients(ctx, job)
 	stop()
 	if err != nil {
@@ -129,10 +163,14 @@ func init() {
 	os.Exit(0)
 }
 
-// signalContext ends on SIGTERM or SIGINT, and after ten minutes at most:
-// a client process must never outlive a bench that lost track of it.
-func signalContext() (context.Context, func()) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+// signalContext ends on SIGTERM or SIGINT, and after limit (ten minutes
+// when 0) at most: a client process must never outlive a bench that lost
+// track of it.
+func signalContext(limit time.Duration) (context.Context, func()) {
+	if limit <= 0 {
+		limit = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGTERM, os.Interrupt)
 	go func() {
@@ -157,6 +195,7 @@ type fleetMeasure struct {
 	cpu       time.Duration // fleet server CPU during the whole measurement
 	clientCPU time.Duration // the simulated clients' CPU, on the same cores
 	startup   time.Duration // fleet start until it serves DHCP
+	rx, tx    int64         // bytes the clients received and sent (fleetClientResult)
 }
 
 func runFleet(ctx context.Context, e *env) error {
@@ -330,6 +369,8 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type fleetSetup struct {
 	self, bin, inventory, dir, tag string
 	job                            fleetJob
+	// cgroup, when set, is a cgroup the server runs in (see cgExecEnv).
+	cgroup string
 }
 
 // measureFleet starts a fresh fleet server in fresh namespaces, boots the
@@ -341,59 +382,117 @@ func measureFleet(ctx context.Context, s fleetSetup) (fleetMeasure, error) {
 		return m, err
 	}
 	defer n.close()
-	state := filepath.Join(s.dir, "state-"+s.tag+".json")
-	defer os.Remove(state)
-
-	logw := &fleetLog{ready: make(chan struct{})}
-	started := time.Now()
-	srv := exec.CommandContext(ctx, "ip", "netns", "exec", n.srvNS, s.bin,
-		"-inventory", s.inventory, "-dhcp", "full", "-pool", fleetPool, "-iface", n.srvIf,
-		"-tftp-addr", ":69", "-http-addr", fmt.Sprintf(":%d", fleetHTTPPort), "-progress", "log", "-state", state)
-	srv.Stderr = logw
-	srv.WaitDelay = 5 * time.Second
-	if err := srv.Start(); err != nil {
-		return m, err
-	}
-	exited := make(chan struct{})
-	go func() { _ = srv.Wait(); close(exited) }()
-	defer terminate(srv.Process, exited, 5*time.Second)
-	select {
-	case <-logw.ready:
-	case <-exited:
-		return m, fmt.Errorf("fleet exited before serving:\n%s", logw.tail())
-	case <-time.After(60 * time.Second):
-		return m, fmt.Errorf("fleet not serving DHCP after 60 s:\n%s", logw.tail())
-	case <-ctx.Done():
-		return m, ctx.Err()
-	}
-	m.startup = time.Since(started)
-
-	job := s.job
-	job.Iface, job.Server = n.cliIf, benchSrvIP
-	js, err := json.Marshal(job)
+	srv, err := startFleetServer(ctx, s, n)
 	if err != nil {
 		return m, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer srv.stop()
+	m.startup = srv.startup
+
+	res, clientCPU, err := runClientProcess(ctx, s.self, n, s.job, 5*time.Minute)
+	if err != nil {
+		return m, fmt.Errorf("%w\nfleet log:\n%s", err, srv.log.tail())
+	}
+	m.peakRSS = procHWM(srv.pid)
+	m.cpu = procCPU(srv.pid)
+	m.clientCPU = clientCPU
+	m.addResults(res)
+	return m, nil
+}
+
+// fleetServer is a running examples/fleet in a bench namespace.
+type fleetServer struct {
+	pid     int
+	log     *fleetLog
+	startup time.Duration // start until it serves DHCP
+	stop    func()
+}
+
+// startFleetServer starts s.bin in n's server namespace with full DHCP and
+// returns once it serves DHCP (fleet starts DHCP last).
+func startFleetServer(ctx context.Context, s fleetSetup, n *benchNet) (*fleetServer, error) {
+	state := filepath.Join(s.dir, "state-"+s.tag+".json")
+	logw := &fleetLog{ready: make(chan struct{})}
+	started := time.Now()
+	argv := []string{"ip", "netns", "exec", n.srvNS, s.bin,
+		"-inventory", s.inventory, "-dhcp", "full", "-pool", fleetPool, "-iface", n.srvIf,
+		"-tftp-addr", ":69", "-http-addr", fmt.Sprintf(":%d", fleetHTTPPort), "-progress", "log", "-state", state}
+	if s.cgroup != "" {
+		// This binary joins the cgroup, then becomes ip, which becomes
+		// fleet (the cgroup file system is out of sight inside ip netns
+		// exec).
+		argv = append([]string{s.self}, argv...)
+	}
+	srv := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	if s.cgroup != "" {
+		srv.Env = append(os.Environ(), cgExecEnv+"="+s.cgroup)
+	}
+	srv.Stderr = logw
+	srv.WaitDelay = 5 * time.Second
+	if err := srv.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan struct{})
+	go func() { _ = srv.Wait(); close(exited) }()
+	stop := func() {
+		terminate(srv.Process, exited, 5*time.Second)
+		os.Remove(state)
+	}
+	select {
+	case <-logw.ready:
+	case <-exited:
+		stop()
+		return nil, fmt.Errorf("fleet exited before serving:\n%s", logw.tail())
+	case <-time.After(60 * time.Second):
+		stop()
+		return nil, fmt.Errorf("fleet not serving DHCP after 60 s:\n%s", logw.tail())
+	case <-ctx.Done():
+		stop()
+		return nil, ctx.Err()
+	}
+	// ip netns exec replaced itself with fleet: the pid is fleet's.
+	return &fleetServer{pid: srv.Process.Pid, log: logw, startup: time.Since(started), stop: stop}, nil
+}
+
+// runClientProcess runs job's simulated machines in a process of this
+// binary inside n's client namespace, at most limit long, and returns
+// their results and the CPU time the process used.
+func runClientProcess(ctx context.Context, self string, n *benchNet, job fleetJob, limit time.Duration) ([]fleetClientResult, time.Duration, error) {
+	job.Iface, job.Server = n.cliIf, benchSrvIP
+	job.Timeout = limit
+	js, err := json.Marshal(job)
+	if err != nil {
+		return nil, 0, err
+	}
+	// A little longer than the process's own limit: it reports its
+	// failed clients itself when it can.
+	cctx, cancel := context.WithTimeout(ctx, limit+30*time.Second)
 	defer cancel()
-	cli := exec.CommandContext(cctx, "ip", "netns", "exec", n.cliNS, s.self)
+	cli := exec.CommandContext(cctx, "ip", "netns", "exec", n.cliNS, self)
 	cli.Env = append(os.Environ(), fleetClientEnv+"="+string(js))
 	cli.Stderr = os.Stderr
 	cli.WaitDelay = 5 * time.Second
 	out, err := cli.Output()
 	if err != nil {
-		return m, fmt.Errorf("client process: %w\nfleet log:\n%s", err, logw.tail())
+		return nil, 0, fmt.Errorf("client process: %w", err)
 	}
-	m.peakRSS = procHWM(srv.Process.Pid)
-	m.cpu = procCPU(srv.Process.Pid)
 	// ip netns exec replaced itself with the client process.
-	m.clientCPU = cli.ProcessState.UserTime() + cli.ProcessState.SystemTime()
+	cpu := cli.ProcessState.UserTime() + cli.ProcessState.SystemTime()
 	var res []fleetClientResult
 	if err := json.Unmarshal(out, &res); err != nil {
-		return m, fmt.Errorf("client process output: %w", err)
+		return nil, 0, fmt.Errorf("client process output: %w", err)
 	}
+	return res, cpu, nil
+}
+
+// addResults folds the clients' results into m: the time to the last
+// answer file, per-client times and phases of the successful clients, and
+// the first few distinct errors.
+func (m *fleetMeasure) addResults(res []fleetClientResult) {
 	seen := map[string]bool{}
 	for _, r := range res {
+		m.rx += r.RxBytes
+		m.tx += r.TxBytes
 		if r.Err != "" {
 			m.failed++
 			if !seen[r.Err] && len(m.errs) < 5 {
@@ -415,7 +514,6 @@ func measureFleet(ctx context.Context, s fleetSetup) (fleetMeasure, error) {
 			m.total = max(m.total, r.End)
 		}
 	}
-	return m, nil
 }
 
 // fleetLog takes the server's log: it signals when DHCP serves (fleet
@@ -599,6 +697,7 @@ func runFleetClients(ctx context.Context, job fleetJob) ([]fleetClientResult, er
 				r.Err = err.Error()
 			}
 			r.End = time.Since(start)
+			r.RxBytes, r.TxBytes = c.rx.Load(), c.tx.Load()
 		}()
 	}
 	wg.Wait()
@@ -607,6 +706,9 @@ func runFleetClients(ctx context.Context, job fleetJob) ([]fleetClientResult, er
 
 // fleetClient is one simulated machine.
 type fleetClient struct {
+	// rx and tx count payload bytes (see fleetClientResult); HTTP
+	// transport goroutines add to them too.
+	rx, tx atomic.Int64
 	job    *fleetJob
 	server netip.Addr
 	dh     *dhcpClients
@@ -690,9 +792,15 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 	if err != nil {
 		return fmt.Errorf("grub.cfg: %w", err)
 	}
-	wantAnswer := "/hosts/" + strings.ReplaceAll(mac.String(), ":", "-") + "/" + c.job.Answer
+	// GRUB expands its variables on the linux line; a classic menu names
+	// each host's answer file by ${net_default_mac}.
+	answer = expandGRUBVars(answer, map[string]string{"net_default_mac": mac.String()})
+	wantAnswer := c.job.answerPattern(mac)
 	au, err := url.Parse(answer)
-	if err != nil || au.Path != wantAnswer {
+	if err != nil {
+		return fmt.Errorf("grub.cfg names answer file %q: %w", answer, err)
+	}
+	if ok, _ := path.Match(wantAnswer, au.Path); !ok {
 		return fmt.Errorf("grub.cfg names answer file %q, not this host's %s", answer, wantAnswer)
 	}
 	phase(phaseMenu)
@@ -726,8 +834,8 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 	phase(phaseKernel)
 
 	// The installer fetches its answer file.
-	if au.Host != netip.AddrPortFrom(c.server, fleetHTTPPort).String() {
-		return fmt.Errorf("answer file on %s, not on the fleet server", au.Host)
+	if au.Host != c.httpHost() {
+		return fmt.Errorf("answer file on %s, not on the server (%s)", au.Host, c.httpHost())
 	}
 	size, _, body, err := c.get(ctx, hc, au.String())
 	if err != nil {
@@ -749,6 +857,9 @@ func (c *fleetClient) dora(ctx context.Context, mac net.HardwareAddr) (string, e
 		// Broadcast on the segment, as a machine in the rack does: no
 		// relay agent.
 		m.GatewayIPAddr, m.HopCount = net.IPv4zero, 0
+		// EDK2 sets the broadcast flag: its stack takes no unicast before
+		// it has an address (and the simulated machines share one MAC).
+		m.SetBroadcast()
 		m.Options.Update(dhcpv4.OptMessageType(typ))
 		m.Options[57] = []byte{0x05, 0xc0} // 1472, as EDK2 sends
 		guid := append([]byte{0}, make([]byte, 16)...)
@@ -756,14 +867,14 @@ func (c *fleetClient) dora(ctx context.Context, mac net.HardwareAddr) (string, e
 		m.Options[97] = guid
 		return m
 	}
-	offer, err := c.dh.exchange(ctx, msg(dhcpv4.MessageTypeDiscover), dhcpv4.MessageTypeOffer)
+	offer, err := c.dh.exchange(ctx, msg(dhcpv4.MessageTypeDiscover), dhcpv4.MessageTypeOffer, &c.rx, &c.tx)
 	if err != nil {
 		return "", fmt.Errorf("DISCOVER: %w", err)
 	}
 	req := msg(dhcpv4.MessageTypeRequest)
 	req.Options.Update(dhcpv4.OptServerIdentifier(offer.ServerIdentifier()))
 	req.Options.Update(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr))
-	ack, err := c.dh.exchange(ctx, req, dhcpv4.MessageTypeAck)
+	ack, err := c.dh.exchange(ctx, req, dhcpv4.MessageTypeAck, &c.rx, &c.tx)
 	if err != nil {
 		return "", fmt.Errorf("REQUEST: %w", err)
 	}
@@ -791,7 +902,7 @@ func (c *fleetClient) dora(ctx context.Context, mac net.HardwareAddr) (string, e
 // the bench fetch kernel and initrd over HTTP, so bare paths are taken
 // from the same server's HTTP side.
 func (c *fleetClient) menuURL(p string) (u, name string, err error) {
-	host := netip.AddrPortFrom(c.server, fleetHTTPPort).String()
+	host := c.httpHost()
 	if rest, ok := strings.CutPrefix(p, "(http,"); ok {
 		dev, file, ok := strings.Cut(rest, ")")
 		if !ok || dev != host && dev != c.server.String() {
@@ -808,15 +919,82 @@ func (c *fleetClient) menuURL(p string) (u, name string, err error) {
 	return "http://" + host + "/" + name, name, nil
 }
 
+// httpHost is the server's HTTP authority as URLs name it.
+func (c *fleetClient) httpHost() string {
+	if c.job == nil {
+		return (&fleetJob{}).httpHost(c.server)
+	}
+	return c.job.httpHost(c.server)
+}
+
+// expandGRUBVars replaces ${name} and $name of the variables in vars the
+// way GRUB expands a command's words; other variables stay as they are.
+func expandGRUBVars(s string, vars map[string]string) string {
+	if !strings.Contains(s, "$") {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '$' {
+			b.WriteByte(s[i])
+			continue
+		}
+		name, end := "", i+1
+		if end < len(s) && s[end] == '{' {
+			if j := strings.IndexByte(s[end:], '}'); j > 0 {
+				name, end = s[end+1:end+j], end+j+1
+			}
+		} else {
+			for end < len(s) && (s[end] == '_' || s[end] >= 'a' && s[end] <= 'z' || s[end] >= 'A' && s[end] <= 'Z' || s[end] >= '0' && s[end] <= '9') {
+				end++
+			}
+			name = s[i+1 : end]
+		}
+		v, ok := vars[name]
+		if !ok || name == "" {
+			b.WriteByte('$')
+			continue
+		}
+		b.WriteString(v)
+		i = end - 1
+	}
+	return b.String()
+}
+
 // httpClient fetches from the leased address, one connection per file
 // (GRUB and the installer's wget do not reuse connections), never through
 // a proxy from the environment.
 func (c *fleetClient) httpClient() *http.Client {
 	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: c.ip.AsSlice()}, Timeout: 10 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &countingConn{Conn: conn, rx: &c.rx, tx: &c.tx}, nil
+	}
 	return &http.Client{
 		Timeout:   2 * time.Minute,
-		Transport: &http.Transport{Proxy: nil, DialContext: d.DialContext, DisableKeepAlives: true},
+		Transport: &http.Transport{Proxy: nil, DialContext: dial, DisableKeepAlives: true},
 	}
+}
+
+// countingConn adds what passes through a connection to two counters.
+type countingConn struct {
+	net.Conn
+	rx, tx *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.rx.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.tx.Add(int64(n))
+	return n, err
 }
 
 // get fetches u and returns its size and CRC-32C; the body itself only
@@ -1010,8 +1188,9 @@ func (d *dhcpClients) close() {
 }
 
 // exchange broadcasts req until a reply of type want for the same client
-// arrives; a NAK ends it.
-func (d *dhcpClients) exchange(ctx context.Context, req *dhcpv4.DHCPv4, want dhcpv4.MessageType) (*dhcpv4.DHCPv4, error) {
+// arrives; a NAK ends it. It adds the bytes sent, and those of the replies
+// for this client, to rx and tx.
+func (d *dhcpClients) exchange(ctx context.Context, req *dhcpv4.DHCPv4, want dhcpv4.MessageType, rx, tx *atomic.Int64) (*dhcpv4.DHCPv4, error) {
 	xid := binary.BigEndian.Uint32(req.TransactionID[:])
 	ch := make(chan *dhcpv4.DHCPv4, 8)
 	d.mu.Lock()
@@ -1024,6 +1203,7 @@ func (d *dhcpClients) exchange(ctx context.Context, req *dhcpv4.DHCPv4, want dhc
 		if _, err := d.conn.WriteToUDP(b, dst); err != nil {
 			return nil, err
 		}
+		tx.Add(int64(len(b)))
 		t := time.NewTimer(wait)
 	await:
 		for {
@@ -1032,6 +1212,7 @@ func (d *dhcpClients) exchange(ctx context.Context, req *dhcpv4.DHCPv4, want dhc
 				if !bytes.Equal(m.ClientHWAddr, req.ClientHWAddr) {
 					continue
 				}
+				rx.Add(int64(len(m.ToBytes())))
 				if m.MessageType() == dhcpv4.MessageTypeNak {
 					t.Stop()
 					return nil, fmt.Errorf("NAK: %s", m.Message())
@@ -1236,11 +1417,13 @@ func (c *fleetClient) tftpTo(ctx context.Context, name string, o tftpOpts, w io.
 		p := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tftpACK), block)
 		last, lastTo, lastAck = p, peer, block
 		_, err := conn.WriteToUDP(p, peer)
+		c.tx.Add(int64(len(p)))
 		return err
 	}
 	if _, err := conn.WriteToUDP(rrq, srv); err != nil {
 		return 0, 0, err
 	}
+	c.tx.Add(int64(len(rrq)))
 	buf := make([]byte, 65536)
 	timeouts := 0
 	for {
@@ -1260,8 +1443,10 @@ func (c *fleetClient) tftpTo(ctx context.Context, name string, o tftpOpts, w io.
 			if _, err := conn.WriteToUDP(last, lastTo); err != nil {
 				return 0, 0, err
 			}
+			c.tx.Add(int64(len(last)))
 			continue
 		}
+		c.rx.Add(int64(n))
 		if n < 4 || !from.IP.Equal(srv.IP) || (peer != nil && from.Port != peer.Port) {
 			continue
 		}
@@ -1292,6 +1477,7 @@ func (c *fleetClient) tftpTo(ctx context.Context, name string, o tftpOpts, w io.
 				p := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tftpERROR), 8)
 				p = append(p, "size probe\x00"...)
 				_, _ = conn.WriteToUDP(p, peer)
+				c.tx.Add(int64(len(p)))
 				return tsize, 0, nil
 			}
 			timeouts = 0
@@ -1303,6 +1489,7 @@ func (c *fleetClient) tftpTo(ctx context.Context, name string, o tftpOpts, w io.
 				// Options refused: no size to learn; end as EDK2 would.
 				p := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tftpERROR), 8)
 				_, _ = conn.WriteToUDP(append(p, 0), peer)
+				c.tx.Add(int64(len(p) + 1))
 				return -1, 0, nil
 			}
 			data := buf[4:n]

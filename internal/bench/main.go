@@ -8,7 +8,7 @@
 //
 //	go run ./internal/bench [-runs 5] [suite ...]
 //
-// Suites: tftp, tftp-loss, dhcp, iso, fleet (all when none is named). Benchmarks never run
+// Suites: tftp, tftp-loss, dhcp, iso, fleet, rack (all when none is named). Benchmarks never run
 // inside "go test" without -bench; this command is the only place that
 // starts peers.
 package main
@@ -32,16 +32,17 @@ func suites() []suite {
 	return []suite{
 		{"tftp", "TFTP throughput vs tftpd-hpa, atftpd, dnsmasq", runTFTP},
 		{"tftp-loss", "TFTP under 2 % packet loss between namespaces, same peers", runTFTPLoss},
-		{"dhcp", "DHCP DORA/s and latency vs kea-dhcp4-server, dnsmasq", runDHCP},
+		{"dhcp", "DHCP DORA/s and latency vs kea-dhcp4-server (1 and 2 threads), dnsmasq; pxekit with etcd leases", runDHCP},
 		{"iso", "ISO reads and HTTP ranges vs plain files and nginx", runISO},
 		{"fleet", "a simulated rack: 200 UEFI clients booting examples/fleet at once vs one alone", runFleet},
+		{"rack", "1, 50, 200 simulated UEFI clients: examples/fleet vs isc-dhcp-server+tftpd-hpa+nginx", runRack},
 	}
 }
 
 // The peers, as Debian packages, and the daemons their post-install scripts
 // may start (which would hold ports 67 and 69 on the host).
 var (
-	peerPackages = []string{"dnsmasq-base", "tftpd-hpa", "kea-dhcp4-server", "nginx-light", "atftp", "curl"}
+	peerPackages = []string{"dnsmasq-base", "tftpd-hpa", "kea-dhcp4-server", "nginx-light", "atftp", "curl", "isc-dhcp-server"}
 	peerServices = []string{"tftpd-hpa", "kea-dhcp4-server", "nginx"}
 )
 
