@@ -42,6 +42,17 @@ func ExampleInstallMenu() {
 	// }
 	//
 	// menuentry 'Boot from local disk' --id local {
+	// 	insmod part_gpt
+	// 	insmod fat
+	// 	insmod chain
+	// 	for efi in /EFI/redhat/shimx64.efi /EFI/centos/shimx64.efi /EFI/rocky/shimx64.efi /EFI/almalinux/shimx64.efi /EFI/openEuler/shimx64.efi /EFI/kylin/shimx64.efi /EFI/uos/shimx64.efi /EFI/ubuntu/shimx64.efi /EFI/debian/shimx64.efi /EFI/redhat/grubx64.efi /EFI/centos/grubx64.efi /EFI/ubuntu/grubx64.efi /EFI/debian/grubx64.efi /EFI/BOOT/BOOTX64.EFI /EFI/BOOT/BOOTAA64.EFI; do
+	// 		if search --no-floppy --file --set=esp "$efi"; then
+	// 			set root="$esp"
+	// 			chainloader "($esp)$efi"
+	// 			boot
+	// 		fi
+	// 	done
+	// 	echo 'No EFI loader found on the disks; leaving GRUB.'
 	// 	exit
 	// }
 }

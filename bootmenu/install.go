@@ -379,9 +379,11 @@ func InstallEntry(osID, dir string, in InstallInput) (Entry, error) {
 	return e, e.Validate()
 }
 
-// LocalEntry returns the "boot from local disk" entry, ID "local".
+// LocalEntry returns the "boot from local disk" entry, ID "local". It
+// chainloads the disk's EFI loader under GRUB (OVMF stops in its setup
+// page after GRUB's exit) and exits under pxelinux and iPXE.
 func LocalEntry() Entry {
-	return Entry{ID: "local", Title: "Boot from local disk", Local: LocalExit}
+	return Entry{ID: "local", Title: "Boot from local disk", Local: LocalChainload}
 }
 
 // InstallMenu is the one-call path: a menu with the install entry for osID

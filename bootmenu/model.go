@@ -99,14 +99,16 @@ const (
 	// NotLocal is an ordinary kernel entry.
 	NotLocal LocalBoot = iota
 	// LocalExit leaves the loader so the firmware tries the next boot
-	// option (GRUB and iPXE "exit", pxelinux "LOCALBOOT 0"). It is the safe
-	// default: it works whatever is installed on the disk.
+	// option (GRUB and iPXE "exit", pxelinux "LOCALBOOT 0"). SeaBIOS then
+	// boots the disk, but OVMF answers GRUB's exit by opening its setup
+	// page and waiting for a key (seen on real firmware): prefer
+	// LocalChainload for UEFI.
 	LocalExit
 	// LocalChainload makes GRUB look for an EFI loader on the disks
-	// (\EFI\<vendor>\shimx64.efi, grubx64.efi, then \EFI\BOOT\BOOTX64.EFI)
-	// and chainload it, falling back to exit. Useful on firmware whose
-	// next boot option after PXE is PXE again. Other loaders treat it
-	// as LocalExit.
+	// (\EFI\<vendor>\shimx64.efi, grubx64.efi, then \EFI\BOOT\BOOTX64.EFI),
+	// set root to that partition and chainload it, falling back to exit
+	// when no disk has one. The shim found first keeps Secure Boot
+	// intact. Other loaders (pxelinux, iPXE) treat it as LocalExit.
 	LocalChainload
 )
 

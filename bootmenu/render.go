@@ -137,13 +137,13 @@ const grubBootIFArg = `"BOOTIF=01-${bootif_1}-${bootif_2}-${bootif_3}-${bootif_4
 
 // grubChainloadCandidates are EFI loaders tried, in order, for
 // LocalChainload: the installed distributions' shims first (Secure Boot),
-// then their GRUBs, then the removable-media path.
+// then their GRUBs, then the removable-media paths (x64, AArch64).
 var grubChainloadCandidates = []string{
 	"/EFI/redhat/shimx64.efi", "/EFI/centos/shimx64.efi", "/EFI/rocky/shimx64.efi",
 	"/EFI/almalinux/shimx64.efi", "/EFI/openEuler/shimx64.efi", "/EFI/kylin/shimx64.efi",
 	"/EFI/uos/shimx64.efi", "/EFI/ubuntu/shimx64.efi", "/EFI/debian/shimx64.efi",
 	"/EFI/redhat/grubx64.efi", "/EFI/centos/grubx64.efi", "/EFI/ubuntu/grubx64.efi",
-	"/EFI/debian/grubx64.efi", "/EFI/BOOT/BOOTX64.EFI",
+	"/EFI/debian/grubx64.efi", "/EFI/BOOT/BOOTX64.EFI", "/EFI/BOOT/BOOTAA64.EFI",
 }
 
 func renderGRUB(m *Menu, d GRUBDialect, base *httpBase) ([]byte, error) {
@@ -192,6 +192,10 @@ func renderGRUB(m *Menu, d GRUBDialect, base *httpBase) ([]byte, error) {
 			}
 			b.WriteString("; do\n")
 			b.WriteString("\t\tif search --no-floppy --file --set=esp \"$efi\"; then\n")
+			// GRUB 2.06 gives the chainloaded image its device path
+			// from $root, not from the file's device: left on the TFTP
+			// server, the disk's shim cannot open its own directory.
+			b.WriteString("\t\t\tset root=\"$esp\"\n")
 			b.WriteString("\t\t\tchainloader \"($esp)$efi\"\n\t\t\tboot\n\t\tfi\n\tdone\n")
 			b.WriteString("\techo 'No EFI loader found on the disks; leaving GRUB.'\n\texit\n}\n")
 			continue

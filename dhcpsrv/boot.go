@@ -41,8 +41,8 @@ var ErrNoBootFile = errors.New("dhcpsrv: no boot file for this client")
 // BootTable is the default BootFunc: one file per architecture, an iPXE
 // script for iPXE clients, URLs for HTTP-boot clients and per-MAC overrides.
 // Its zero value plus ServerIP gives the common layout (pxelinux.0,
-// shimx64.efi or grubx64.efi, grubaa64.efi); replace any field, or the whole
-// table with your own BootFunc.
+// shimx64.efi or grubx64.efi, shimaa64.efi or grubaa64.efi); replace any
+// field, or the whole table with your own BootFunc.
 type BootTable struct {
 	// ServerIP is the TFTP server sent as siaddr. Required.
 	ServerIP netip.Addr
@@ -50,8 +50,8 @@ type BootTable struct {
 	// e.g. "http://10.77.0.1:8080". Empty means iPXE fetches its script
 	// over TFTP and HTTP-boot clients get ErrNoBootFile.
 	HTTPBase string
-	// Files are checked for optional files (shimx64.efi). Nil means "assume
-	// absent".
+	// Files are checked for optional files (shimx64.efi, shimaa64.efi).
+	// Nil means "assume absent".
 	Files fs.FS
 	// ByArch overrides the file for an architecture (TFTP clients: a path;
 	// HTTP-boot architectures: a path below HTTPBase or an absolute URL).
@@ -84,16 +84,26 @@ var defaultBootFiles = map[Arch]string{
 }
 
 // DefaultBootFile returns the default file name for arch ("" when there is
-// none), consulting files for shimx64.efi. It is exported so that callers
-// laying out a TFTP root can put files where the table expects them.
+// none), consulting files for shimx64.efi and shimaa64.efi (Secure Boot
+// needs the shim first; it loads grubx64.efi or grubaa64.efi from the same
+// directory). It is exported so that callers laying out a TFTP root can put
+// files where the table expects them.
 func DefaultBootFile(arch Arch, files fs.FS) string {
-	if arch == ArchEFIX64 || arch == ArchEFIBC {
-		if files != nil {
-			if _, err := fs.Stat(files, "shimx64.efi"); err == nil {
-				return "shimx64.efi"
-			}
+	hasShim := func(name string) bool {
+		if files == nil {
+			return false
+		}
+		_, err := fs.Stat(files, name)
+		return err == nil
+	}
+	switch {
+	case arch == ArchEFIX64 || arch == ArchEFIBC:
+		if hasShim("shimx64.efi") {
+			return "shimx64.efi"
 		}
 		return "grubx64.efi"
+	case arch == ArchEFIARM64 && hasShim("shimaa64.efi"):
+		return "shimaa64.efi"
 	}
 	return defaultBootFiles[arch]
 }

@@ -83,5 +83,7 @@ func TestDefaultBootFileContract(t *testing.T) {
 	assert.Equal(t, "grubx64.efi", DefaultBootFile(ArchEFIX64, nil))
 	assert.Equal(t, "shimx64.efi", DefaultBootFile(ArchEFIX64, fstest.MapFS{"shimx64.efi": {}}))
 	assert.Equal(t, "grubaa64.efi", DefaultBootFile(ArchEFIARM64, nil))
+	assert.Equal(t, "shimaa64.efi", DefaultBootFile(ArchEFIARM64, fstest.MapFS{"shimaa64.efi": {}}))
+	assert.Equal(t, "grubaa64.efi", DefaultBootFile(ArchEFIARM64HTTP, fstest.MapFS{"shimaa64.efi": {}}))
 	assert.True(t, strings.HasSuffix(DefaultBootFile(ArchEFIX64HTTP, nil), ".efi"))
 }

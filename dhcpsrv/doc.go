@@ -9,8 +9,9 @@
 //     client GUID, PXE / UEFI HTTP boot / iPXE, vendor and user class, relay.
 //   - A BootFunc turns a Client into a BootAnswer. BootTable is the default:
 //     pxelinux.0 for BIOS, shimx64.efi (if present) or grubx64.efi for x86-64
-//     UEFI, grubaa64.efi for ARM64, an http:// URL for UEFI HTTP boot, and an
-//     iPXE script URL for iPXE so that iPXE never chainloads itself.
+//     UEFI, shimaa64.efi (if present) or grubaa64.efi for ARM64 UEFI, an
+//     http:// URL for UEFI HTTP boot, and an iPXE script URL for iPXE so
+//     that iPXE never chainloads itself.
 //   - Server answers on one interface in ModeProxy (the default: only
 //     network-boot clients, no addresses, ports 67 and 4011, so it can sit
 //     next to an existing DHCP server) or ModeFull (pool, reservations,

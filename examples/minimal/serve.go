@@ -69,6 +69,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 			if err := distro.UseNetboot(nb); err != nil {
 				return fmt.Errorf("-netboot: %w", err)
 			}
+		} else {
+			// Without an ISO, the tree says which architecture it boots.
+			distro = chain.NetbootDistro(osID, nb)
 		}
 	}
 	if distro != nil {
@@ -87,7 +90,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		site.Extra = root
 	}
 
-	loaders, err := bootfiles.Find(chain.LoaderSource(iso, distro, log), "/")
+	src := chain.LoaderSource(iso, distro, log)
+	src.Netboot = site.Netboot
+	loaders, err := bootfiles.Find(src, "/")
 	if err != nil && osID != "" {
 		return err
 	}
@@ -245,6 +250,10 @@ func newDHCP(c *config, site *chain.Site, iface string, serverIP netip.Addr) (*d
 	})
 	if mode == dhcpsrv.ModeProxy {
 		site.Log.Info("proxy mode: UEFI PXE clients chainload iPXE (ipxe/snponly.efi), because GRUB takes its server from the address server's ACK and ignores proxyDHCP; for Secure Boot use -dhcp full, or point the network DHCP server's next-server here")
+		if site.Loaders != nil && site.Loaders.Has(bootfiles.GRUBAA64) {
+			// No iPXE for ARM64 to chainload: its GRUB reads the ACK.
+			site.Log.Warn("proxy mode: ARM64 UEFI clients get shim and GRUB (grubaa64.efi), which takes its TFTP server from the address server's ACK: point the network DHCP server's next-server (siaddr) here, or use -dhcp full")
+		}
 	}
 	if mode == dhcpsrv.ModeFull {
 		if cfg.Subnet, err = dhcpsrv.SubnetFromInterface(iface, c.pool); err != nil {

@@ -25,7 +25,17 @@ const (
 	Shim     = "shimx64.efi"
 	GRUB     = "grubx64.efi"
 	PXELinux = "pxelinux.0"
+	// ShimAA64 and GRUBAA64 boot AArch64 UEFI clients (DHCP option 93 =
+	// 11).
+	ShimAA64 = "shimaa64.efi"
+	GRUBAA64 = "grubaa64.efi"
 )
+
+// netbootAA64 are the signed shim and network GRUB in a Debian arm64
+// netboot tree (debian-installer-N-netboot-arm64, netboot.tar.gz). An amd64
+// host cannot install grub-efi-arm64-signed, so these are how it serves
+// AArch64 clients.
+var netbootAA64 = [2]string{"debian-installer/arm64/bootnetaa64.efi", "debian-installer/arm64/grubaa64.efi"}
 
 // ErrNoLoader means no UEFI and no BIOS loader could be found.
 var ErrNoLoader = errors.New("no network boot loader found")
@@ -54,8 +64,8 @@ func hostCandidates(root string) map[string][]string {
 		"ipxe/undionly.kpxe": {p("usr/lib/ipxe/undionly.kpxe")},
 		"ipxe/ipxe.efi":      {p("usr/lib/ipxe/ipxe.efi")},
 		"ipxe/snponly.efi":   {p("usr/lib/ipxe/snponly.efi")},
-		"grubaa64.efi":       {p("usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed")},
-		"shimaa64.efi":       {p("usr/lib/shim/shimaa64.efi.signed")},
+		GRUBAA64:             {p("usr/lib/grub/arm64-efi-signed/grubnetaa64.efi.signed")},
+		ShimAA64:             {p("usr/lib/shim/shimaa64.efi.signed")},
 		"lpxelinux.0":        {p("usr/lib/PXELINUX/lpxelinux.0")},
 		"vesamenu.c32":       {p("usr/lib/syslinux/modules/bios/vesamenu.c32")},
 	}
@@ -78,6 +88,9 @@ type Source struct {
 	// carry a CD-ROM GRUB that does not look for its menu on the network,
 	// while the host's signed network image (same vendor family) does.
 	PreferHost bool
+	// Netboot is a Debian netboot tree (nil: none). Its AArch64 shim and
+	// GRUB serve ARM64 clients when the host has no grub-efi-arm64-signed.
+	Netboot fs.FS
 }
 
 // Find collects the loaders. hostRoot is "/" normally (a test passes a fake
@@ -118,14 +131,31 @@ func Find(src Source, hostRoot string) (*Set, error) {
 		}
 	}
 	for name, paths := range host {
-		if name == Shim || name == GRUB {
+		if name == Shim || name == GRUB || name == ShimAA64 || name == GRUBAA64 {
 			continue
 		}
 		if err := s.addHost(name, paths); err != nil {
 			return nil, err
 		}
 	}
-	if !s.Has(GRUB) && !s.Has(PXELinux) {
+	// AArch64: the host's signed pair, else the netboot tree's; a shim
+	// only with the GRUB of its own source.
+	if err := s.addHost(GRUBAA64, host[GRUBAA64]); err != nil {
+		return nil, err
+	}
+	if s.Has(GRUBAA64) {
+		if err := s.addHost(ShimAA64, host[ShimAA64]); err != nil {
+			return nil, err
+		}
+	} else if src.Netboot != nil {
+		if grub, err := fs.ReadFile(src.Netboot, netbootAA64[1]); err == nil {
+			s.add(GRUBAA64, grub, "netboot:"+netbootAA64[1])
+			if shim, err := fs.ReadFile(src.Netboot, netbootAA64[0]); err == nil {
+				s.add(ShimAA64, shim, "netboot:"+netbootAA64[0])
+			}
+		}
+	}
+	if !s.Has(GRUB) && !s.Has(PXELinux) && !s.Has(GRUBAA64) {
 		return nil, fmt.Errorf("%w: the ISO has no EFI/BOOT/grubx64.efi and the host has none of the usual paths; install the Debian packages %s", ErrNoLoader, HostPackages)
 	}
 	return s, nil

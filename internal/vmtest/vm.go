@@ -55,6 +55,10 @@ type VMConfig struct {
 	// then boot from disk. It lives in a private directory and is deleted
 	// by Close.
 	DiskMB int
+	// Disk, when not empty, attaches this existing raw disk image instead
+	// (virtio, boot index 2, after the NIC), for example an
+	// [InstalledDisk]. The VM writes to it. Exclusive with DiskMB.
+	Disk string
 	// ExtraArgs are appended to the QEMU command line.
 	ExtraArgs []string
 	// Milestones adds serial-console patterns to the timeline, by name,
@@ -250,6 +254,19 @@ func fillVMConfig(cfg *VMConfig) error {
 	if cfg.MemoryMB == 0 {
 		cfg.MemoryMB = 1024
 	}
+	if cfg.DiskMB > 0 && cfg.Disk != "" {
+		return errTwoDisks
+	}
+	if cfg.Disk != "" {
+		abs, err := filepath.Abs(cfg.Disk)
+		if err != nil {
+			return fmt.Errorf("vmtest: disk %s: %w", cfg.Disk, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("vmtest: disk: %w", err)
+		}
+		cfg.Disk = abs
+	}
 	if cfg.CPUs == 0 {
 		cfg.CPUs = 1
 	}
@@ -340,8 +357,9 @@ func (vm *VM) qemuArgs(fw firmwareFiles) ([]string, error) {
 				"-fw_cfg", "name=opt/org.tianocore/IPv6PXESupport,string=n")
 		}
 	}
+	disk := cfg.Disk
 	if cfg.DiskMB > 0 {
-		disk := filepath.Join(vm.run, "disk.raw")
+		disk = filepath.Join(vm.run, "disk.raw")
 		f, err := os.Create(disk)
 		if err != nil {
 			return nil, fmt.Errorf("vmtest: disk: %w", err)
@@ -353,8 +371,10 @@ func (vm *VM) qemuArgs(fw firmwareFiles) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("vmtest: disk: %w", err)
 		}
+	}
+	if disk != "" {
 		args = append(args,
-			"-drive", "if=none,id=disk0,format=raw,file="+disk,
+			"-drive", "if=none,id=disk0,format=raw,file="+strings.ReplaceAll(disk, ",", ",,"),
 			"-device", "virtio-blk-pci,drive=disk0,bootindex=2")
 	}
 	return append(args, cfg.ExtraArgs...), nil

@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/pxekit/pxekit/internal/osid"
 	"github.com/pxekit/pxekit/isosrc"
 	"github.com/pxekit/pxekit/tftpsrv"
 )
@@ -21,4 +22,32 @@ func OpenNetboot(p string) (fs.FS, error) {
 		return tftpsrv.Dir(p)
 	}
 	return isosrc.OpenNetboot(p)
+}
+
+// debianNetbootArches are the Debian architectures a netboot tree may be
+// for, the default (amd64, what bootmenu.BootFiles names) first.
+var debianNetbootArches = []string{"amd64", "arm64"}
+
+// NetbootDistro describes a Debian netboot tree given without an ISO, so
+// that the menus boot the kernel of the architecture the tree is for:
+// debian-installer-12-netboot-arm64 holds debian-installer/arm64/, not the
+// amd64 path the menus name by default. It returns nil (the default
+// paths, checked by Prepare) when osID is not a Debian installer, or when
+// the tree holds the amd64 installer or none it knows.
+func NetbootDistro(osID string, nb fs.FS) *isosrc.Distro {
+	info, ok := osid.Lookup(osID)
+	if !ok || info.Family != osid.DebianDI || nb == nil {
+		return nil
+	}
+	for i, arch := range debianNetbootArches {
+		d := &isosrc.Distro{Family: string(info.Family), OSID: info.ID, Arch: arch}
+		if d.UseNetboot(nb) != nil {
+			continue
+		}
+		if i == 0 {
+			return nil
+		}
+		return d
+	}
+	return nil
 }
