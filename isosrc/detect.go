@@ -43,7 +43,9 @@ const (
 
 // Kernel-argument styles (Distro.BootArgs).
 const (
-	// BootArgsAnaconda: inst.repo=URL inst.ks=URL [inst.stage2=URL] ip=dhcp.
+	// BootArgsAnaconda: inst.repo=URL inst.ks=URL [inst.stage2=URL] BOOTIF;
+	// ip= only for a static address (without it anaconda's boot-option
+	// docs say the network is configured by DHCP).
 	BootArgsAnaconda = "anaconda"
 	// BootArgsCasper: ip=dhcp url=ISO-URL autoinstall ds=nocloud-net;s=URL/
 	// (the live initrd downloads the whole ISO into RAM).
