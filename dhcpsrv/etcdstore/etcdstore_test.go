@@ -12,8 +12,8 @@ import (
 
 	"github.com/pxekit/pxekit/dhcpsrv"
 	"github.com/pxekit/pxekit/dhcpsrv/etcdstore"
-	"github.com/pxekit/pxekit/dhcpsrv/internal/etcdtest"
 	"github.com/pxekit/pxekit/dhcpsrv/leasestoretest"
+	"github.com/pxekit/pxekit/internal/etcdtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )

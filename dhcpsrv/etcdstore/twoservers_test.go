@@ -19,7 +19,7 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"github.com/pxekit/pxekit/dhcpsrv"
 	"github.com/pxekit/pxekit/dhcpsrv/etcdstore"
-	"github.com/pxekit/pxekit/dhcpsrv/internal/etcdtest"
+	"github.com/pxekit/pxekit/internal/etcdtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"

@@ -65,6 +65,8 @@ type fleet struct {
 	// syslog is where installers send their log (zero: not asked to).
 	syslog     netip.AddrPort
 	installLog installLog
+	// power drives BMCs (-power); nil without.
+	power *powerCtl
 }
 
 // profileMedia is one profile opened: its media, OS, and loaders.

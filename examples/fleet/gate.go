@@ -96,6 +96,59 @@ type Gate struct {
 
 	// recent are the latest steps of MACs neither listed nor in the state.
 	recent recentSteps
+
+	// failSeq numbers the state changes that failed; failed holds the
+	// latest failure per subject (a MAC, or api/hosts/NAME), so that the
+	// HTTP layer can tell that the request it just served failed to record
+	// its change (see guardState).
+	failSeq uint64
+	failed  map[string]stateFailure
+}
+
+// stateFailure is a state change that could not be made.
+type stateFailure struct {
+	seq uint64
+	err error
+}
+
+// maxFailures bounds the failures remembered for guardState.
+const maxFailures = 4096
+
+// noteFailure remembers that the change of subject failed with err.
+func (g *Gate) noteFailure(subject string, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.failed == nil || len(g.failed) >= maxFailures {
+		g.failed = map[string]stateFailure{}
+	}
+	g.failSeq++
+	g.failed[subject] = stateFailure{seq: g.failSeq, err: err}
+}
+
+// noteSuccess forgets a failure of subject.
+func (g *Gate) noteSuccess(subject string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.failed, subject)
+}
+
+// failureMark returns the number of the latest failure, to compare with
+// failedSince after a request.
+func (g *Gate) failureMark() uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.failSeq
+}
+
+// failedSince returns the error of subject's change if it failed after
+// mark.
+func (g *Gate) failedSince(subject string, mark uint64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.failed[subject]; ok && f.seq > mark {
+		return f.err
+	}
+	return nil
 }
 
 // NewGate returns a gate over inv and store; log may be nil. Listed hosts
@@ -125,7 +178,9 @@ func NewGate(inv *Inventory, store *Store, log *slog.Logger) *Gate {
 			tokens[m] = newToken()
 		}
 		err := store.UpdateMany(missing, func(r *Record) {
-			r.Token = tokens[r.MAC]
+			if r.Token == "" { // another server sharing the store may have drawn one first
+				r.Token = tokens[r.MAC]
+			}
 			if h := inv.host(macOf(r.MAC)); h != nil && r.Hostname == "" {
 				r.Hostname = h.Hostname
 			}
@@ -214,22 +269,68 @@ var ErrFull = errors.New("too many unlisted machines in the state")
 
 // AnswerServed records that mac fetched its answer file: the install has
 // started. Only the first fetch of an install is written, and only for a
-// listed host: an unknown MAC gets a record when it reports.
+// listed host: an unknown MAC gets a record when it reports. A failure is
+// logged and remembered for guardState, which then answers the request
+// with an error instead of the answer file (see StartInstall).
 func (g *Gate) AnswerServed(mac net.HardwareAddr, hostname string) {
-	if g.inv.host(mac) == nil {
+	if err := g.StartInstall(mac, hostname); err != nil {
+		g.noteFailure(mac.String(), err)
+		if !errors.Is(err, ErrStateUnavailable) { // that one the store logs, once a minute
+			g.log.Error("state", "mac", mac.String(), "error", err)
+		}
 		return
 	}
-	rec, seen := g.store.Get(mac.String())
-	if seen && rec.State == Installing {
-		return
-	}
-	_, err := g.store.Update(mac.String(), func(r *Record) {
-		r.Hostname, r.State, r.Changed, r.Report, r.Boot = hostname, Installing, g.now(), nil, nil
-	})
-	if err != nil {
-		g.log.Error("state", "mac", mac.String(), "error", err)
-	}
+	g.noteSuccess(mac.String())
 }
+
+// errStarted ends a StartInstall that finds the install started already.
+var errStarted = errors.New("install started already")
+
+// StartInstall moves mac from armed to installing, once: of several
+// servers sharing the store, exactly one makes the move (a compare-and-swap
+// on the record) and the others find it made. On a shared store the record
+// is read from the backend first, not from this server's copy, so a server
+// that missed another's report (cut off from etcd) does not install the
+// host again: ErrNotAllowed then, or an error wrapping ErrStateUnavailable
+// when the backend does not answer. The answer file must not be served
+// after an error: the install would not be recorded, and could happen
+// twice.
+func (g *Gate) StartInstall(mac net.HardwareAddr, hostname string) error {
+	key := mac.String()
+	rec, seen := g.store.Get(key)
+	if g.store.Shared() {
+		var err error
+		if rec, seen, err = g.store.Sync(key); err != nil {
+			return err
+		}
+		if seen && finished(rec.State) {
+			return fmt.Errorf("%w: %s: %s, reported on another server", ErrNotAllowed, key, rec.State)
+		}
+	}
+	if g.inv.host(mac) == nil {
+		return nil
+	}
+	if seen && rec.State == Installing {
+		return nil
+	}
+	_, err := g.store.UpdateIf(key, func(r *Record) error {
+		switch {
+		case r.State == Installing:
+			return errStarted
+		case finished(r.State) && g.store.Shared():
+			return fmt.Errorf("%w: %s: %s, reported on another server", ErrNotAllowed, key, r.State)
+		}
+		r.Hostname, r.State, r.Changed, r.Report, r.Boot = hostname, Installing, g.now(), nil, nil
+		return nil
+	})
+	if errors.Is(err, errStarted) {
+		return nil
+	}
+	return err
+}
+
+// finished says whether st ends an install.
+func finished(st InstallState) bool { return st == Installed || st == Booted || st == Failed }
 
 // Expecting says whether a report from mac makes sense: it is listed, it
 // may install from the menu, or the state knows it.
@@ -260,7 +361,7 @@ func (g *Gate) Reported(mac net.HardwareAddr, rep Report) (Record, error) {
 		}
 	}
 	token := g.Token(mac)
-	return g.store.UpdateIf(mac.String(), func(r *Record) error {
+	rec, err := g.store.UpdateIf(mac.String(), func(r *Record) error {
 		now := g.now()
 		rep.At = now
 		kept := rep
@@ -294,6 +395,10 @@ func (g *Gate) Reported(mac net.HardwareAddr, rep Report) (Record, error) {
 		r.Hostname, r.Changed = hostname, now
 		return nil
 	})
+	if errors.Is(err, ErrStateUnavailable) {
+		g.noteFailure(mac.String(), err)
+	}
+	return rec, err
 }
 
 // unlisted counts the records of MACs the inventory does not list.
@@ -342,6 +447,9 @@ func (g *Gate) Reinstall(name string) (Record, error) {
 	})
 	if err == nil {
 		g.log.Info("re-armed", "host", rec.Hostname, "mac", mac)
+	}
+	if errors.Is(err, ErrStateUnavailable) {
+		g.noteFailure("api/hosts/"+name, err)
 	}
 	return rec, err
 }

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/pxekit/pxekit/answerfile"
+	"github.com/pxekit/pxekit/examples/fleet/power"
 	"github.com/pxekit/pxekit/examples/internal/chain"
 	"github.com/pxekit/pxekit/internal/osid"
 )
@@ -45,6 +46,11 @@ import (
 //	    address: 10.0.0.21/24
 //	    gateway: 10.0.0.1
 //	    overrides: {packages: {names: [postgresql]}}
+//	    bmc:                    # for -power: see power.BMC
+//	      type: ipmi
+//	      address: 10.0.1.22
+//	      user: pxekit
+//	      password_env: BMC_DB01  # never the password itself
 type Inventory struct {
 	// Unknown is the policy for MACs not listed: "local" (default: boot
 	// the local disk), "menu" (a menu of every profile, local disk by
@@ -121,6 +127,13 @@ type Host struct {
 	DNS []string `yaml:"dns"`
 	// Overrides are spec keys for this host only, over the profile's.
 	Overrides map[string]any `yaml:"overrides"`
+	// RawBMC is the host's "bmc:" mapping (see power.BMC), parsed by the
+	// inventory check into BMC so that its problems are listed with the
+	// others, under the host's name.
+	RawBMC yaml.Node `yaml:"bmc"`
+	// BMC drives the host's power for -power; nil without "bmc:". It
+	// holds a reference to the password, never the password.
+	BMC *power.BMC `yaml:"-"`
 
 	mac    net.HardwareAddr
 	prefix netip.Prefix
@@ -368,6 +381,7 @@ func (inv *Inventory) check() []string {
 	macs := map[string]int{}
 	names := map[string]int{}
 	addrs := map[netip.Addr]int{}
+	bmcs := map[string]int{}
 	for i, h := range inv.Hosts {
 		where := fmt.Sprintf("hosts[%d]", i)
 		if h == nil {
@@ -427,6 +441,22 @@ func (inv *Inventory) check() []string {
 		} else if h.Gateway != "" || len(h.DNS) > 0 {
 			add("%s: gateway and dns need a static address", where)
 		}
+		if h.RawBMC.Kind != 0 {
+			b, err := parseHostBMC(&h.RawBMC)
+			switch {
+			case err != nil:
+				add("%s: %v", where, err)
+			default:
+				key := bmcKey(b)
+				if j, dup := bmcs[key]; dup {
+					// Powering one host would power-cycle the other.
+					add("%s: bmc %s already belongs to hosts[%d] (%s)", where, b.Address, j, inv.Hosts[j].Hostname)
+				} else {
+					bmcs[key] = i
+				}
+				h.BMC = &b
+			}
+		}
 		// The spec is checked with the others once the profile's OS is
 		// known (specFor), but a malformed one is named here already.
 		if _, ok := inv.Profiles[h.Profile]; ok && h.Hostname != "" {
@@ -451,6 +481,46 @@ func (inv *Inventory) check() []string {
 		}
 	}
 	return p
+}
+
+// parseHostBMC parses a host's "bmc:" node. The error, one line, starts
+// with "bmc" and never holds a password: an inline one is refused unread.
+func parseHostBMC(n *yaml.Node) (power.BMC, error) {
+	n = resolveAlias(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return power.BMC{}, fmt.Errorf("bmc: want a mapping (type, address, user, password_env or password_file)")
+	}
+	var m map[string]any
+	if err := n.Decode(&m); err != nil {
+		return power.BMC{}, fmt.Errorf("bmc: %s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	for k := range m {
+		// A password written inline, even under a misspelt key such as
+		// "{password:x}" (one key in YAML flow style), is refused without
+		// echoing the key, which holds it.
+		if l := strings.ToLower(k); strings.Contains(l, "pass") && l != "password_env" && l != "password_file" {
+			return power.BMC{}, errors.New("bmc: a password key: passwords are not accepted inline; use password_env (an environment variable) or password_file")
+		}
+	}
+	b, err := power.ParseBMC(m)
+	if err != nil {
+		msg := strings.TrimPrefix(err.Error(), power.ErrConfig.Error()+": ")
+		return power.BMC{}, errors.New(msg)
+	}
+	return b, nil
+}
+
+// bmcKey identifies a BMC endpoint, to find two hosts sharing one.
+func bmcKey(b power.BMC) string {
+	addr := strings.ToLower(b.Address)
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		port := "623"
+		if b.Type == power.Redfish {
+			port = "443"
+		}
+		addr = net.JoinHostPort(strings.Trim(addr, "[]"), port)
+	}
+	return string(b.Type) + " " + addr + " " + b.SystemID
 }
 
 // checkCredentials applies the examples' credential rule (see

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pxekit/pxekit/examples/fleet/power"
 )
 
 func mustMAC(t *testing.T, s string) net.HardwareAddr {
@@ -266,4 +268,126 @@ hosts:
 	require.NoError(t, err)
 	assert.Equal(t, h2, again)
 	assert.Equal(t, []any{"from-profile"}, parsed.Profiles["p"].Spec["packages"].(map[string]any)["names"])
+}
+
+// bmcInventory is a two-host inventory whose hosts carry the given "bmc:"
+// values (YAML flow style; "" leaves it out).
+func bmcInventory(web, db string) string {
+	host := func(mac, name, bmc string) string {
+		s := "  - {mac: \"" + mac + "\", hostname: " + name + ", profile: p"
+		if bmc != "" {
+			s += ", bmc: " + bmc
+		}
+		return s + "}\n"
+	}
+	return `defaults: {disk: {wipe: true}, root: {password: {hash: "` + testHash + `"}}}
+profiles:
+  p: {os: debian-12, netboot: nb}
+hosts:
+` + host(macWeb, "web01", web) + host(macDB, "db01", db)
+}
+
+func TestInventoryBMC(t *testing.T) {
+	inv, err := ParseInventory([]byte(bmcInventory(
+		`{type: ipmi, address: "10.0.1.1", user: pxekit, password_env: BMC_WEB01}`,
+		`{type: redfish, address: "bmc-db01.example:8443", user: admin, password_file: /etc/pxekit/bmc/db01, boot_mode: legacy, tls_fingerprint: "`+strings.Repeat("ab:", 31)+`ab"}`)), ".")
+	require.NoError(t, err)
+	web, db := inv.hostByName("web01").BMC, inv.hostByName("db01").BMC
+	require.NotNil(t, web)
+	require.NotNil(t, db)
+	assert.Equal(t, power.BMC{Type: power.IPMI, Address: "10.0.1.1", User: "pxekit", PasswordEnv: "BMC_WEB01"}, *web)
+	assert.Equal(t, power.BootUEFI, web.ModeOf(), "UEFI unless the bmc says legacy")
+	assert.Equal(t, power.BootLegacy, db.ModeOf())
+	assert.Equal(t, "/etc/pxekit/bmc/db01", db.PasswordFile)
+
+	// No bmc: no BMC.
+	inv, err = ParseInventory([]byte(bmcInventory("", "")), ".")
+	require.NoError(t, err)
+	assert.Nil(t, inv.hostByName("web01").BMC)
+}
+
+// Every BMC problem is listed at once, with the others, naming the host;
+// an inline password is refused and never repeated.
+func TestInventoryBMCProblems(t *testing.T) {
+	const secret = "hunter2-Sup3rSecret"
+	for _, tc := range []struct {
+		name    string
+		web, db string
+		want    []string
+	}{
+		{"inline password", `{type: ipmi, address: 10.0.1.1, user: u, password: ` + secret + `}`, "",
+			[]string{"hosts[0] (web01): bmc: a password key: passwords are not accepted inline; use password_env (an environment variable) or password_file"}},
+		{"inline password, no space", `{type: ipmi, address: 10.0.1.1, user: u, password:` + secret + `}`, "",
+			[]string{"hosts[0] (web01): bmc: a password key: passwords are not accepted inline"}},
+		{"missing user and a bad type", `{type: ipmi, address: 10.0.1.1, password_env: X}`, `{type: telnet, address: 10.0.1.2, user: u, password_env: X}`,
+			[]string{"hosts[0] (web01): bmc.user: required", `hosts[1] (db01): bmc.type: "telnet" is neither ipmi nor redfish`}},
+		{"not a mapping", `ipmi://10.0.1.1`, `[1, 2]`,
+			[]string{"hosts[0] (web01): bmc: want a mapping", "hosts[1] (db01): bmc: want a mapping"}},
+		{"unknown key", `{type: ipmi, address: 10.0.1.1, user: u, password_env: X, bootmode: legacy}`, "",
+			[]string{`hosts[0] (web01): bmc: unknown key "bootmode"`}},
+		{"no password reference", `{type: ipmi, address: 10.0.1.1, user: u}`, "",
+			[]string{"hosts[0] (web01): bmc.password_env or password_file: one is required"}},
+		{"bad boot mode", `{type: ipmi, address: 10.0.1.1, user: u, password_env: X, boot_mode: bios}`, "",
+			[]string{`hosts[0] (web01): bmc.boot_mode: "bios" is neither uefi nor legacy`}},
+		{"one BMC for two hosts", `{type: ipmi, address: 10.0.1.1, user: u, password_env: X}`, `{type: ipmi, address: "10.0.1.1:623", user: u, password_env: Y}`,
+			[]string{"hosts[1] (db01): bmc 10.0.1.1:623 already belongs to hosts[0] (web01)"}},
+		{"bad address", `{type: redfish, address: "bmc db01", user: u, password_env: X}`, "",
+			[]string{`hosts[0] (web01): bmc.address: "bmc db01" is not a host name or IP address`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			// A profile problem too: the BMC problems come with the others.
+			data := bmcInventory(tc.web, tc.db) + "unknown: sometimes\n"
+			_, err := ParseInventory([]byte(data), ".")
+			var ie *InventoryError
+			require.ErrorAs(t, err, &ie)
+			require.ErrorIs(t, err, ErrInventory)
+			assert.Contains(t, ie.Problems, `unknown: "sometimes": want local, menu or ignore`)
+			for _, w := range tc.want {
+				found := false
+				for _, p := range ie.Problems {
+					found = found || strings.HasPrefix(p, w)
+				}
+				assert.True(t, found, "no problem %q in:\n%s", w, err)
+			}
+			assert.Len(t, ie.Problems, len(tc.want)+1, err.Error())
+			assert.NotContains(t, err.Error(), secret)
+		})
+	}
+}
+
+// FuzzInventoryBMC feeds hostile "bmc:" values through the inventory
+// check: never a panic, a problem rather than a half-parsed BMC, and an
+// inline password never echoed.
+func FuzzInventoryBMC(f *testing.F) {
+	for _, s := range []string{
+		`{type: ipmi, address: 10.0.1.1, user: u, password_env: X}`,
+		`{type: redfish, address: "[fe80::1]:443", user: u, password_file: /x, system_id: "1", tls_ca_file: /ca.pem}`,
+		`{type: ipmi, address: 10.0.1.1, user: u, password_env: X, cipher_suite: 17}`,
+		`{type: ipmi, address: 10.0.1.1, user: u, password_env: X, cipher_suite: "3"}`,
+		`{type: ipmi, address: 10.0.1.1, user: u, password: SECRETPW}`,
+		`{type: ipmi, address: 10.0.1.1, user: u, password_env: X, password_file: /y}`,
+		`{type: ipmi, address: 10.0.1.1, user: [a], password_env: X}`,
+		`&a {type: ipmi, address: *a}`,
+		`{<<: {type: ipmi}, address: 10.0.1.1, user: u, password_env: X}`,
+		`{type: ipmi, address: "10.0.1.1:99999", user: u, password_env: X}`,
+		`null`, `""`, `7`, `{}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, bmc string) {
+		if strings.ContainsAny(bmc, "\n\r") {
+			return // one flow value: a newline would change the document's shape
+		}
+		data := bmcInventory(bmc, "")
+		inv, err := ParseInventory([]byte(data), ".")
+		if err != nil {
+			if strings.Contains(bmc, "SECRETPW") && strings.Contains(bmc, "password:") {
+				assert.NotContains(t, err.Error(), "SECRETPW")
+			}
+			return
+		}
+		if h := inv.hostByName("web01"); h != nil && h.BMC != nil {
+			require.NoError(t, h.BMC.Validate(), "a BMC that passed the check does not validate")
+		}
+	})
 }

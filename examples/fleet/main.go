@@ -47,12 +47,15 @@ import (
 // config is everything the flags say.
 type config struct {
 	inventory, state, reinstall string
+	store                       string // -store: "" (the state file) or etcd://...
 	dhcpMode, iface, pool       string
 	leaseFile, serverIP, dns    string
 	tftpAddr, httpAddr          string
 	syslogAddr, apiToken        string
 	progress                    string
 	check                       bool
+	power, powerCheck           bool // -power, -power-check
+	powerParallel               int
 	bootTimeout                 time.Duration
 	hostRoot                    string // boot loader packages; "/" (tests use a fake root)
 
@@ -93,9 +96,13 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.SetOutput(stderr)
 	fl.StringVar(&c.inventory, "inventory", "", "inventory file (YAML): profiles, hosts by MAC, policy for unknown MACs (required)")
 	fl.StringVar(&c.state, "state", "", "install-once state file, kept across restarts and crashes (default: the inventory's name with .state.json)")
+	fl.StringVar(&c.store, "store", "", "shared state for several servers: etcd://HOST:PORT[,HOST:PORT...]/PREFIX keeps the install state and the DHCP leases in etcd instead of -state and -lease-file (default: the local files)")
 	fl.StringVar(&c.reinstall, "reinstall", "", "comma-separated hosts (names or MACs) to re-arm before serving: their next network boot installs again")
 	fl.DurationVar(&c.bootTimeout, "boot-timeout", DefaultBootTimeout, "how long after its installer's report a host may take to report its first boot before the status page flags it")
 	fl.BoolVar(&c.check, "check", false, "check the inventory (media, specs, answer files) and exit")
+	fl.BoolVar(&c.power, "power", false, "lights-out: once the servers are up, set every armed host with a bmc to network-boot once and power it on (or power-cycle it when on); the reinstall API does the same for its host")
+	fl.IntVar(&c.powerParallel, "power-parallel", DefaultPowerParallel, "most BMCs driven at once by -power and -power-check (power-on inrush)")
+	fl.BoolVar(&c.powerCheck, "power-check", false, "ask every host's BMC for its power state, print a table, change nothing, and exit (non-zero if any BMC failed)")
 	fl.StringVar(&c.dhcpMode, "dhcp", "proxy", "DHCP mode: proxy (answers PXE clients only, hands out no address), full (also leases addresses from -pool; hosts with an address get it reserved), or off")
 	fl.StringVar(&c.iface, "iface", "", "network interface to serve (default: the first up, non-loopback IPv4 interface)")
 	fl.StringVar(&c.pool, "pool", "", "full DHCP mode: addresses to lease, FIRST-LAST, inside the interface's subnet")
@@ -128,6 +135,20 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case "auto", "table", "log":
 	default:
 		return nil, fmt.Errorf("-progress %q: want auto, table or log", c.progress)
+	}
+	if c.powerParallel < 1 {
+		return nil, fmt.Errorf("-power-parallel %d: want at least 1", c.powerParallel)
+	}
+	if c.powerCheck && (c.check || c.power || c.reinstall != "") {
+		return nil, errors.New("-power-check changes nothing: leave out -check, -power and -reinstall")
+	}
+	if c.store != "" {
+		if _, _, err := ParseStoreURL(c.store); err != nil {
+			return nil, err
+		}
+		if c.leaseFile != "" {
+			return nil, errors.New("-store keeps the DHCP leases in etcd: leave out -lease-file")
+		}
 	}
 	if c.check && c.reinstall != "" {
 		return nil, errors.New("-check changes nothing: leave out -reinstall")

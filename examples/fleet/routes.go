@@ -405,8 +405,17 @@ func (f *fleet) serveReinstall(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "pxekit: "+err.Error(), http.StatusNotFound)
 		return
 	}
+	// With -power the host is also network-booted through its BMC, in
+	// the background: a BMC may take a minute, the caller need not.
+	resp := struct {
+		Record
+		Power string `json:"power,omitempty"`
+	}{Record: rec.public()}
+	if f.power != nil {
+		resp.Power = f.power.queue(f.inv.hostByName(rec.MAC))
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(rec.public())
+	json.NewEncoder(w).Encode(resp)
 }
 
 // observe records a step of mac: in the tracker for a listed host or one

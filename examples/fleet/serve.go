@@ -26,6 +26,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	if inv == nil {
 		return invErr
 	}
+	if c.powerCheck {
+		return runPowerCheck(ctx, c, inv, invErr, out)
+	}
 	iface, serverIP, err := chain.PickInterface(c.iface, c.serverIP, c.dhcpMode != "off")
 	if err != nil {
 		return err
@@ -50,15 +53,33 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		}
 		syslogTo = netip.AddrPortFrom(serverIP, uint16(p))
 	}
-	open := OpenStore
-	if c.check {
-		open = ReadStore // look, change nothing, lock nothing
+	var store *Store
+	var leases dhcpsrv.LeaseStore // nil: -lease-file or memory
+	if c.store != "" {
+		// Several servers, one truth: see etcdstate.go.
+		data, err := os.ReadFile(c.inventory)
+		if err != nil {
+			return err
+		}
+		sh, err := openSharedStores(ctx, c.store, data, c.dhcpMode == "full", c.check, log)
+		if err != nil {
+			return err
+		}
+		defer sh.Close()
+		store = sh.state
+		if sh.leases != nil {
+			leases = sh.leases
+		}
+	} else {
+		open := OpenStore
+		if c.check {
+			open = ReadStore // look, change nothing, lock nothing
+		}
+		if store, err = open(c.state); err != nil {
+			return err
+		}
+		defer store.Close()
 	}
-	store, err := open(c.state)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 	f, err := buildFleet(inv, buildOptions{
 		HTTPBase: httpBase, ServerIP: serverIP, Proxy: c.dhcpMode == "proxy", DNS: dns,
 		Log: log, Tracker: progress.New(log), Store: store, HostRoot: c.hostRoot, Syslog: syslogTo,
@@ -74,6 +95,10 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		log.Warn("demo_password: " + w)
 	}
 	f.apiToken = c.apiToken
+	if c.power {
+		f.power = newPowerCtl(f, c.powerParallel, log)
+		defer f.power.stop()
+	}
 	f.gate.BootTimeout = c.bootTimeout
 	if c.reinstall != "" {
 		for _, name := range strings.Split(c.reinstall, ",") {
@@ -92,7 +117,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		Log:        log,
 		TFTP:       &tftpsrv.Server{Handler: f.TFTPHandler(), Logger: log, OnEvent: f.TFTPEvent},
 		TFTPAddr:   c.tftpAddr,
-		HTTP:       chain.NewHTTPServer(guardContent(f.HTTPHandler()), c.httpLimits),
+		HTTP:       chain.NewHTTPServer(guardContent(f.guardState(f.HTTPHandler())), c.httpLimits),
 		HTTPAddr:   c.httpAddr,
 		HTTPLimits: c.httpLimits,
 	}
@@ -100,7 +125,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		srv.Packet = map[string]func(context.Context, net.PacketConn) error{c.syslogAddr: f.serveSyslog}
 	}
 	if c.dhcpMode != "off" {
-		srv.DHCP = func() (*dhcpsrv.Server, error) { return newDHCP(c, f, iface) }
+		srv.DHCP = func() (*dhcpsrv.Server, error) { return newDHCP(c, f, iface, leases) }
 		srv.DHCPWhere = iface + ":67"
 	}
 	tctx, stopTable := context.WithCancel(ctx)
@@ -109,6 +134,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	err = srv.Run(ctx, func() {
 		fmt.Fprintf(out, "pxekit fleet on %s (%s): DHCP %s, TFTP %s, HTTP %s; %d host(s), %d profile(s); unknown MACs: %s\n",
 			iface, serverIP, c.dhcpMode, c.tftpAddr, c.httpAddr, len(inv.Hosts), len(f.profiles), inv.Unknown)
+		if f.power != nil {
+			f.power.start(ctx)
+		}
 		fmt.Fprintf(out, "  status:    %sstatus (and status.json)\n  reinstall: curl -X POST -H '%s: 1' %sapi/hosts/HOST/reinstall\n", httpBase, ReinstallHeader, httpBase)
 		if c.progress == "table" || (c.progress == "auto" && isTerminal(out)) {
 			table = true
@@ -125,7 +153,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	return err
 }
 
-func newDHCP(c *config, f *fleet, iface string) (*dhcpsrv.Server, error) {
+// newDHCP composes the DHCP server; leases, when not nil, is the shared
+// lease store of -store.
+func newDHCP(c *config, f *fleet, iface string, leases dhcpsrv.LeaseStore) (*dhcpsrv.Server, error) {
 	mode, err := dhcpsrv.ParseMode(c.dhcpMode)
 	if err != nil {
 		return nil, err
@@ -133,6 +163,9 @@ func newDHCP(c *config, f *fleet, iface string) (*dhcpsrv.Server, error) {
 	cfg := dhcpsrv.Config{
 		Interface: iface, Mode: mode, ServerIP: f.serverIP, HTTPBase: f.httpBase,
 		Boot: f.boot, LeaseFile: c.leaseFile, Logger: f.log, OnEvent: f.DHCPEvent,
+	}
+	if leases != nil {
+		cfg.Leases, cfg.LeaseFile = leases, ""
 	}
 	if mode == dhcpsrv.ModeFull {
 		if cfg.Subnet, err = dhcpsrv.SubnetFromInterface(iface, c.pool); err != nil {

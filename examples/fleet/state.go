@@ -83,7 +83,15 @@ func (r Record) public() Record {
 // acknowledged: a crash at any point leaves either the old or the new file,
 // and a report the installer saw answered is on disk. Fleets are hundreds
 // of hosts and changes a few per install, so rewriting is cheap.
+//
+// A Store may instead be shared by several servers through a sharedState
+// backend (OpenEtcdStore): then every change is a compare-and-swap on the
+// one record it touches, reads come from a copy the backend keeps current
+// by watching, and a change that cannot be written fails with an error
+// wrapping ErrStateUnavailable.
 type Store struct {
+	shared sharedState // nil: the file (or memory) below
+
 	path     string // "" keeps state in memory only
 	lock     *os.File
 	readOnly bool
@@ -91,6 +99,32 @@ type Store struct {
 	mu     sync.Mutex
 	recs   map[string]Record
 	secret string // hex; see stateFile
+}
+
+// ErrStateUnavailable means the shared state backend did not answer: the
+// change was not made (it may still land, which callers treat as not
+// made). Routes answer 503 so that the asker retries later.
+var ErrStateUnavailable = errors.New("install state store unavailable")
+
+// sharedState is the install state kept where several servers read and
+// change it at once. Its guarantees, which the gate relies on:
+//
+//   - update applies fn to the current record of mac and writes the result
+//     only if nobody changed the record in between (fn runs again on the
+//     newer record otherwise), so a transition such as armed -> installing
+//     or "installer report recorded" happens once across every server;
+//   - get and all answer from a copy kept current by a watch (quick,
+//     possibly a moment behind another server's write), sync from the
+//     backend itself;
+//   - an unreachable backend fails quickly with ErrStateUnavailable and
+//     is tried again by itself: no restart is needed when it returns.
+type sharedState interface {
+	get(mac string) (Record, bool)
+	sync(mac string) (Record, bool, error)
+	all() []Record
+	update(mac string, fn func(*Record) error) (Record, error)
+	secret() ([]byte, error)
+	close() error
 }
 
 // ErrStateBusy means another process holds the state file.
@@ -180,6 +214,13 @@ type stateFile struct {
 // time. A store that cannot save (read-only, or a write error) keeps the
 // one drawn in memory and says so with the error.
 func (s *Store) Secret() ([]byte, error) {
+	if s.shared != nil && s.readOnly {
+		key, _ := hex.DecodeString(randomHex(32))
+		return key, errReadOnly // -check: draws one, saves nothing
+	}
+	if s.shared != nil {
+		return s.shared.secret()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
@@ -192,7 +233,22 @@ func (s *Store) Secret() ([]byte, error) {
 }
 
 // UpdateMany is Update for several MACs at once, with one write.
+//
+// A shared store writes each record on its own: the records are
+// independent, and one transaction per record keeps each compare-and-swap
+// small. The first error stops it; records written before stay written.
 func (s *Store) UpdateMany(macs []string, fn func(*Record)) error {
+	if s.shared != nil && s.readOnly {
+		return errReadOnly
+	}
+	if s.shared != nil {
+		for _, mac := range macs {
+			if _, err := s.shared.update(mac, func(r *Record) error { fn(r); return nil }); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := make(map[string]Record, len(macs))
@@ -230,6 +286,9 @@ func randomHex(n int) string {
 
 // Close releases the state file.
 func (s *Store) Close() error {
+	if s.shared != nil {
+		return s.shared.close()
+	}
 	if s.lock != nil {
 		return s.lock.Close()
 	}
@@ -239,6 +298,9 @@ func (s *Store) Close() error {
 // Get returns the record of mac (lower-case colon form); ok is false for a
 // MAC never recorded, which is Pending.
 func (s *Store) Get(mac string) (Record, bool) {
+	if s.shared != nil {
+		return s.shared.get(mac)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.recs[mac]
@@ -253,7 +315,16 @@ func (s *Store) Update(mac string, fn func(*Record)) (Record, error) {
 
 // UpdateIf is Update where fn may refuse the change: its error is
 // returned and nothing changes.
+//
+// On a shared store fn may run more than once (again on a newer record
+// when another server changed it meanwhile); only its last run counts.
 func (s *Store) UpdateIf(mac string, fn func(*Record) error) (Record, error) {
+	if s.shared != nil && s.readOnly {
+		return Record{}, errReadOnly
+	}
+	if s.shared != nil {
+		return s.shared.update(mac, fn)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.recs[mac]
@@ -278,6 +349,9 @@ func (s *Store) UpdateIf(mac string, fn func(*Record) error) (Record, error) {
 
 // All returns every record, sorted by MAC.
 func (s *Store) All() []Record {
+	if s.shared != nil {
+		return s.shared.all()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Record, 0, len(s.recs))
@@ -286,6 +360,20 @@ func (s *Store) All() []Record {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].MAC < out[j].MAC })
 	return out
+}
+
+// Shared says whether other servers change the records too.
+func (s *Store) Shared() bool { return s.shared != nil }
+
+// Sync returns the record of mac as the backend has it now (a shared
+// store asks it; a file store is its own backend), for decisions that
+// must not act on a copy a moment old.
+func (s *Store) Sync(mac string) (Record, bool, error) {
+	if s.shared != nil {
+		return s.shared.sync(mac)
+	}
+	r, ok := s.Get(mac)
+	return r, ok, nil
 }
 
 // save writes the file; s.mu is held.

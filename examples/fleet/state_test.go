@@ -157,12 +157,12 @@ type child struct {
 	done   chan error
 }
 
-func startChild(t *testing.T, inventory string) *child {
+func startChild(t *testing.T, inventory string, extra ...string) *child {
 	t.Helper()
 	for attempt := 0; attempt < 3; attempt++ {
 		hp, tp := freePorts(t)
-		args, err := json.Marshal([]string{"-inventory", inventory, "-dhcp", "off", "-progress", "log",
-			"-http-addr", "127.0.0.1:" + strconv.Itoa(hp), "-tftp-addr", "127.0.0.1:" + strconv.Itoa(tp)})
+		args, err := json.Marshal(append([]string{"-inventory", inventory, "-dhcp", "off", "-progress", "log",
+			"-http-addr", "127.0.0.1:" + strconv.Itoa(hp), "-tftp-addr", "127.0.0.1:" + strconv.Itoa(tp)}, extra...))
 		require.NoError(t, err)
 		c := &child{http: fmt.Sprintf("http://127.0.0.1:%d/", hp), stderr: &syncBuffer{}, done: make(chan error, 1)}
 		c.cmd = exec.Command(os.Args[0])

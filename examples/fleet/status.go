@@ -45,6 +45,9 @@ type HostStatus struct {
 	// Overdue is set when the host installed more than the boot timeout
 	// ago and its first boot has not reported.
 	Overdue bool `json:"overdue,omitempty"`
+	// Power is the host's power as its BMC last said, with fleet's last
+	// action and the BMC's last error; nil without -power or a bmc.
+	Power *PowerStatus `json:"power,omitempty"`
 }
 
 // StageTime is when a stage was last reached.
@@ -93,6 +96,7 @@ func (f *fleet) status() Status {
 				row.OS = pm.osID
 			}
 		}
+		row.Power = f.power.get(key)
 		rec, ok := f.gate.store.Get(key)
 		if ok {
 			row.State, row.Report, row.Boot, row.Overdue = rec.State, rec.Report, rec.Boot, f.gate.Overdue(rec)
@@ -247,7 +251,7 @@ td.mono{font-family:ui-monospace,monospace}
 <h1>pxekit fleet</h1>
 <div class="counts">{{range $k, $v := .Counts}}<span>{{$k}}: <b>{{$v}}</b></span>{{end}}</div>
 <table id="hosts">
-<thead><tr><th>Host</th><th>MAC</th><th>Profile</th><th>IP</th><th>Stage</th><th>Since</th><th>Install state</th><th>Next boot</th><th>Timeline</th><th>Checks</th></tr></thead>
+<thead><tr><th>Host</th><th>MAC</th><th>Profile</th><th>IP</th><th>Stage</th><th>Since</th><th>Install state</th><th>Next boot</th><th>Power</th><th>Timeline</th><th>Checks</th></tr></thead>
 <tbody>
 {{- $now := .Now}}
 {{range .Hosts}}<tr data-mac="{{.MAC}}">
@@ -259,6 +263,7 @@ td.mono{font-family:ui-monospace,monospace}
 <td>{{ago $now .Since}}</td>
 <td>{{.State}}{{with .OverdueNote}} <span class="overdue">{{.}}</span>{{end}}</td>
 <td title="{{.Why}}">{{.Next}}</td>
+<td>{{with .Power}}{{.State}}{{with .Action}} · {{.}}{{end}}{{with .Note}} <i>{{.}}</i>{{end}}{{with .Error}} <span class="failed">{{.}}</span>{{end}}{{end}}</td>
 <td class="timeline">{{range $i, $s := .Timeline}}{{if $i}} → {{end}}{{$s.Stage}} {{clock $s.At}}{{end}}</td>
 <td>{{with .Report}}{{len .Checks}} run{{end}}{{with .Boot}}, {{len .Checks}} at boot{{end}}{{with .FailedChecks}}; <span class="failed">failed: {{join .}}</span>{{end}}</td>
 </tr>
@@ -269,7 +274,14 @@ td.mono{font-family:ui-monospace,monospace}
 // writeTable prints the status as a plain table, for the terminal.
 func writeTable(w io.Writer, s Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tMAC\tPROFILE\tIP\tSTAGE\tSINCE\tSTATE\tNEXT BOOT\tDETAIL")
+	// The power columns only when fleet drives BMCs (-power): a rack
+	// without them keeps its table narrow.
+	powered := slices.ContainsFunc(s.Hosts, func(h HostStatus) bool { return h.Power != nil })
+	if powered {
+		fmt.Fprintln(tw, "HOST\tMAC\tPROFILE\tIP\tSTAGE\tSINCE\tSTATE\tNEXT BOOT\tPOWER\tLAST ACTION\tBMC ERROR\tDETAIL")
+	} else {
+		fmt.Fprintln(tw, "HOST\tMAC\tPROFILE\tIP\tSTAGE\tSINCE\tSTATE\tNEXT BOOT\tDETAIL")
+	}
 	for _, h := range s.Hosts {
 		detail := h.Detail
 		if fc := h.FailedChecks(); len(fc) > 0 {
@@ -283,10 +295,30 @@ func writeTable(w io.Writer, s Status) {
 		if r := []rune(detail); len(r) > 40 {
 			detail = string(r[:37]) + "..." // whole characters: check names can be in any script
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(h.Hostname), h.MAC, h.Profile, h.IP,
-			h.StageName(), ago(s.Now, h.Since), state, h.Next, printable(detail))
+		pstate, paction, perr := "", "", ""
+		if p := h.Power; p != nil {
+			pstate, paction, perr = string(p.State), p.Action, p.Error
+			if perr == "" && p.Note != "" {
+				perr = "note: " + p.Note
+			}
+		}
+		if !powered {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(h.Hostname), h.MAC, h.Profile, h.IP,
+				h.StageName(), ago(s.Now, h.Since), state, h.Next, printable(detail))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", printable(h.Hostname), h.MAC, h.Profile, h.IP,
+			h.StageName(), ago(s.Now, h.Since), state, h.Next, pstate, printable(clipRunes(paction, 24)), printable(clipRunes(perr, 40)), printable(detail))
 	}
 	tw.Flush()
+}
+
+// clipRunes shortens s to n characters, "..." included.
+func clipRunes(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-3]) + "..."
+	}
+	return s
 }
 
 // printable drops control characters: host names and details come from

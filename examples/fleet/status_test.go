@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pxekit/pxekit/examples/fleet/power"
 	"github.com/pxekit/pxekit/internal/progress"
 )
 
@@ -44,7 +45,11 @@ func TestWriteTableGolden(t *testing.T) {
 			// Check names come from the spec, in any language: a cut must
 			// not split a character.
 			Report: &Report{Status: "failed", Checks: []Check{{Name: "служба веб-сервера nginx запущена и отвечает"}}}},
-		{Hostname: "new01", MAC: "52:54:00:f1:00:05", Profile: "debian12", Listed: true, Next: ActInstall, State: Pending},
+		{Hostname: "new01", MAC: "52:54:00:f1:00:05", Profile: "debian12", Listed: true, Next: ActInstall, State: Pending,
+			Power: &PowerStatus{BMC: "10.0.1.15", State: power.StateOn, Action: "power-cycle",
+				Note: "the BMC refused the network boot override; powered anyway (the firmware's boot order decides)"}},
+		{Hostname: "new02", MAC: "52:54:00:f1:00:07", Profile: "debian12", Listed: true, Next: ActInstall, State: Pending,
+			Power: &PowerStatus{BMC: "10.0.1.17", Action: "running", Error: "power: BMC rejected the credentials: bmc 10.0.1.17: login refused"}},
 		{Hostname: macNew, MAC: macNew, Next: ActMenu, State: Pending, Stage: progress.Menu, Since: ago(0),
 			Detail: "grub/grub.cfg-01-52-54-00-99-00-09 (menu)"},
 	}}
@@ -60,6 +65,19 @@ func TestWriteTableGolden(t *testing.T) {
 	want, err := os.ReadFile(golden)
 	require.NoError(t, err, "run go test ./examples/fleet -run TestWriteTableGolden -update")
 	assert.Equal(t, string(want), b.String())
+
+	// Without -power (no host has a power status) the power columns stay
+	// out, and the rest of each row is the same.
+	for i := range st.Hosts {
+		st.Hosts[i].Power = nil
+	}
+	b.Reset()
+	writeTable(&b, st)
+	lines := strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n")
+	require.Len(t, lines, len(st.Hosts)+1)
+	assert.Regexp(t, `^HOST +MAC +PROFILE +IP +STAGE +SINCE +STATE +NEXT BOOT +DETAIL$`, lines[0])
+	assert.NotContains(t, b.String(), "POWER")
+	assert.Regexp(t, `^new02 +52:54:00:f1:00:07 +debian12 +waiting +pending +install *$`, lines[7])
 }
 
 var (

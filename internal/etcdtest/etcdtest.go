@@ -91,6 +91,7 @@ func (e *Etcd) Stop() {
 	if e.cmd == nil {
 		return
 	}
+	e.cmd.Process.Signal(syscall.SIGCONT) // a paused etcd dies too
 	e.cmd.Process.Kill()
 	<-e.done
 	e.cmd = nil
@@ -139,4 +140,19 @@ func (e *Etcd) Client() *clientv3.Client {
 		e.t.Fatalf("etcd client: %v", err)
 	}
 	return c
+}
+
+// Pause stops etcd with SIGSTOP: its connections stay open and nothing
+// answers, as in a network partition that drops packets silently.
+func (e *Etcd) Pause() { e.signal(syscall.SIGSTOP) }
+
+// Resume continues an etcd stopped by Pause.
+func (e *Etcd) Resume() { e.signal(syscall.SIGCONT) }
+
+func (e *Etcd) signal(sig syscall.Signal) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.cmd != nil {
+		e.cmd.Process.Signal(sig)
+	}
 }
