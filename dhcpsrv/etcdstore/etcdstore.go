@@ -37,6 +37,7 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/dhcpsrv"
+	"github.com/pxekit/pxekit/internal/etcdguard"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -61,11 +62,9 @@ type Config struct {
 
 // Store is a dhcpsrv.SharedLeaseStore on etcd. Create it with New.
 type Store struct {
-	cli        *clientv3.Client
-	prefix     string // with trailing slash
-	timeout    time.Duration
-	retryAfter time.Duration
-	log        *slog.Logger
+	cli    *clientv3.Client
+	prefix string // with trailing slash
+	log    *slog.Logger
 
 	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
@@ -82,13 +81,7 @@ type Store struct {
 	subID int
 	next  int64 // revision the watch resumes from; watch goroutine only
 
-	hmu      sync.Mutex // guards the health fields below
-	down     bool
-	downAt   time.Time
-	retryAt  time.Time
-	lastErr  error
-	failures int
-	loggedAt time.Time
+	guard etcdguard.Guard // etcd's health: fail fast, outages logged
 }
 
 // rec is the cached state of one key: its record and mod revision (0 when
@@ -118,11 +111,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
 	}
-	s := &Store{cli: cfg.Client, prefix: cfg.Prefix + "/", timeout: cfg.Timeout, retryAfter: cfg.RetryAfter,
+	s := &Store{cli: cfg.Client, prefix: cfg.Prefix + "/",
 		log: cfg.Logger, cache: map[string]rec{}, subs: map[int]func(dhcpsrv.Lease){}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	s.guard = etcdguard.Guard{What: "etcd lease store", DownNote: "renewals are answered from memory, new leases refused",
+		Unavailable: dhcpsrv.ErrStoreUnavailable, Timeout: cfg.Timeout, RetryAfter: cfg.RetryAfter, Log: s.log}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	rev, err := s.reload(ctx)
 	if err != nil {
@@ -154,66 +149,10 @@ func decode(key string, v []byte) (dhcpsrv.Lease, error) {
 // do runs one request against etcd with the store's timeout, failing fast
 // while etcd is known to be down.
 func (s *Store) do(ctx context.Context, f func(ctx context.Context) error) error {
-	if err := s.ctx.Err(); err != nil {
+	if s.ctx.Err() != nil {
 		return dhcpsrv.ErrStoreClosed
 	}
-	if err := s.gate(); err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), s.timeout)
-	err := f(cctx)
-	cancel()
-	if err == nil {
-		s.healthy()
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err() // the caller gave up; says nothing about etcd
-	}
-	s.failed(err)
-	return fmt.Errorf("%w: %v", dhcpsrv.ErrStoreUnavailable, err)
-}
-
-// gate fails at once while etcd is down and its retry time has not come;
-// the first caller after it comes goes through and moves it on.
-func (s *Store) gate() error {
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	if !s.down {
-		return nil
-	}
-	now := time.Now()
-	if now.Before(s.retryAt) {
-		return fmt.Errorf("%w: %v", dhcpsrv.ErrStoreUnavailable, s.lastErr)
-	}
-	s.retryAt = now.Add(s.retryAfter)
-	return nil
-}
-
-func (s *Store) failed(err error) {
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	now := time.Now()
-	s.lastErr, s.failures = err, s.failures+1
-	s.retryAt = now.Add(s.retryAfter)
-	if !s.down {
-		s.down, s.downAt, s.loggedAt = true, now, now
-		s.log.Warn("etcd lease store unreachable: renewals are answered from memory, new leases refused", "err", err)
-		return
-	}
-	if now.Sub(s.loggedAt) >= time.Minute {
-		s.loggedAt = now
-		s.log.Warn("etcd lease store still unreachable", "for", now.Sub(s.downAt).Round(time.Second), "failures", s.failures, "err", err)
-	}
-}
-
-func (s *Store) healthy() {
-	s.hmu.Lock()
-	defer s.hmu.Unlock()
-	if s.down {
-		s.log.Info("etcd lease store reachable again", "after", time.Since(s.downAt).Round(time.Second), "failures", s.failures)
-	}
-	s.down, s.failures, s.lastErr = false, 0, nil
+	return s.guard.Do(ctx, f)
 }
 
 // reload reads every key under the prefix into the cache and returns the
@@ -513,7 +452,7 @@ func (s *Store) watchLoop() {
 				break
 			}
 			if err := resp.Err(); err != nil {
-				s.failed(err)
+				s.guard.Failed(err)
 				break
 			}
 			s.apply(resp.Events)

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pxekit/pxekit/dhcpsrv/etcdstore"
+	"github.com/pxekit/pxekit/internal/etcdguard"
 )
 
 // Several fleet servers share one truth through etcd (-store
@@ -133,11 +134,14 @@ func OpenEtcdStore(ctx context.Context, cfg EtcdStoreConfig) (*Store, error) {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
 	}
-	e := &etcdState{cli: cfg.Client, prefix: cfg.Prefix + "/", timeout: cfg.Timeout, retryAfter: cfg.RetryAfter,
+	e := &etcdState{cli: cfg.Client, prefix: cfg.Prefix + "/",
 		log: cfg.Logger, cache: map[string]erec{}}
 	if e.log == nil {
 		e.log = slog.New(slog.DiscardHandler)
 	}
+	e.guard = etcdguard.Guard{What: "etcd install state",
+		DownNote:    "answer files and reports are refused (503) until it answers; boot files are still served",
+		Unavailable: ErrStateUnavailable, Timeout: cfg.Timeout, RetryAfter: cfg.RetryAfter, Log: e.log}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	if cfg.InventoryDigest != "" {
 		if err := e.claimInventory(ctx, cfg.InventoryDigest, cfg.readOnly); err != nil {
@@ -158,11 +162,9 @@ func OpenEtcdStore(ctx context.Context, cfg EtcdStoreConfig) (*Store, error) {
 
 // etcdState is the sharedState on etcd.
 type etcdState struct {
-	cli        *clientv3.Client
-	prefix     string // with trailing slash
-	timeout    time.Duration
-	retryAfter time.Duration
-	log        *slog.Logger
+	cli    *clientv3.Client
+	prefix string // with trailing slash
+	log    *slog.Logger
 
 	ctx    context.Context // ends at close
 	cancel context.CancelFunc
@@ -173,13 +175,7 @@ type etcdState struct {
 	cache     map[string]erec
 	secretHex string
 
-	hmu      sync.Mutex // guards the health fields below
-	down     bool
-	downAt   time.Time
-	retryAt  time.Time
-	lastErr  error
-	failures int
-	loggedAt time.Time
+	guard etcdguard.Guard // etcd's health: fail fast, outages logged
 }
 
 // erec is the cached state of one host key: its record and mod revision
@@ -236,61 +232,7 @@ func (e *etcdState) do(ctx context.Context, f func(ctx context.Context) error) e
 	if e.ctx.Err() != nil {
 		return fmt.Errorf("%w: store closed", ErrStateUnavailable)
 	}
-	if err := e.gate(); err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), e.timeout)
-	err := f(cctx)
-	cancel()
-	if err == nil {
-		e.healthy()
-		return nil
-	}
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	e.failed(err)
-	return fmt.Errorf("%w: %v", ErrStateUnavailable, err)
-}
-
-func (e *etcdState) gate() error {
-	e.hmu.Lock()
-	defer e.hmu.Unlock()
-	if !e.down {
-		return nil
-	}
-	now := time.Now()
-	if now.Before(e.retryAt) {
-		return fmt.Errorf("%w: %v", ErrStateUnavailable, e.lastErr)
-	}
-	e.retryAt = now.Add(e.retryAfter)
-	return nil
-}
-
-func (e *etcdState) failed(err error) {
-	e.hmu.Lock()
-	defer e.hmu.Unlock()
-	now := time.Now()
-	e.lastErr, e.failures = err, e.failures+1
-	e.retryAt = now.Add(e.retryAfter)
-	if !e.down {
-		e.down, e.downAt, e.loggedAt = true, now, now
-		e.log.Warn("etcd install state unreachable: answer files and reports are refused (503) until it answers; boot files are still served", "error", err)
-		return
-	}
-	if now.Sub(e.loggedAt) >= time.Minute {
-		e.loggedAt = now
-		e.log.Warn("etcd install state still unreachable", "for", now.Sub(e.downAt).Round(time.Second), "failures", e.failures, "error", err)
-	}
-}
-
-func (e *etcdState) healthy() {
-	e.hmu.Lock()
-	defer e.hmu.Unlock()
-	if e.down {
-		e.log.Info("etcd install state reachable again", "after", time.Since(e.downAt).Round(time.Second), "failures", e.failures)
-	}
-	e.down, e.failures, e.lastErr = false, 0, nil
+	return e.guard.Do(ctx, f)
 }
 
 // decode reads a record; anything unreadable is an error, never a panic.
@@ -524,7 +466,7 @@ func (e *etcdState) watchLoop() {
 				break
 			}
 			if err := resp.Err(); err != nil {
-				e.failed(err)
+				e.guard.Failed(err)
 				break
 			}
 			e.apply(resp.Events)
