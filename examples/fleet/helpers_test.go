@@ -204,6 +204,7 @@ func startServer(t *testing.T, inventory string, extra ...string) *server {
 	// A port free when picked can be taken before the program binds it.
 	for attempt := 0; attempt < 3; attempt++ {
 		hp, tp := freePorts(t)
+		_, sp := freePorts(t) // syslog: its default :5514 would be shared by concurrent test runs
 		s := &server{
 			inventory: inventory,
 			state:     strings.TrimSuffix(inventory, ".yaml") + ".state.json",
@@ -212,7 +213,8 @@ func startServer(t *testing.T, inventory string, extra ...string) *server {
 			stdout:    &syncBuffer{}, stderr: &syncBuffer{},
 		}
 		args := append([]string{"-inventory", inventory, "-dhcp", "off", "-progress", "log",
-			"-http-addr", "127.0.0.1:" + strconv.Itoa(hp), "-tftp-addr", "127.0.0.1:" + strconv.Itoa(tp)}, extra...)
+			"-http-addr", "127.0.0.1:" + strconv.Itoa(hp), "-tftp-addr", "127.0.0.1:" + strconv.Itoa(tp),
+			"-syslog-addr", "127.0.0.1:" + strconv.Itoa(sp)}, extra...)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan int, 1)
 		go func() { done <- run(ctx, args, s.stdout, s.stderr) }()

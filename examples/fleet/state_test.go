@@ -161,8 +161,10 @@ func startChild(t *testing.T, inventory string, extra ...string) *child {
 	t.Helper()
 	for attempt := 0; attempt < 3; attempt++ {
 		hp, tp := freePorts(t)
+		_, sp := freePorts(t) // not the default syslog port: concurrent test runs would share it
 		args, err := json.Marshal(append([]string{"-inventory", inventory, "-dhcp", "off", "-progress", "log",
-			"-http-addr", "127.0.0.1:" + strconv.Itoa(hp), "-tftp-addr", "127.0.0.1:" + strconv.Itoa(tp)}, extra...))
+			"-http-addr", "127.0.0.1:" + strconv.Itoa(hp), "-tftp-addr", "127.0.0.1:" + strconv.Itoa(tp),
+			"-syslog-addr", "127.0.0.1:" + strconv.Itoa(sp)}, extra...))
 		require.NoError(t, err)
 		c := &child{http: fmt.Sprintf("http://127.0.0.1:%d/", hp), stderr: &syncBuffer{}, done: make(chan error, 1)}
 		c.cmd = exec.Command(os.Args[0])

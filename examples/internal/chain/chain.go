@@ -267,42 +267,38 @@ func (s *Site) HTTPHandler() http.Handler {
 // FileHandler serves the regular files of a tree over HTTP, with ranges
 // and never a directory listing (a path ending in "/" is 404, and so is a
 // directory, FIFO or device). An isosrc image offers its own handler, which
-// sends regular files with sendfile(2); any other tree goes through the
-// standard file server over a files-only view of it.
+// sends regular files with sendfile(2); any other tree is served file by
+// file with http.ServeContent on the file its FS opened, so that a
+// *os.File (tftpsrv.Dir's) still reaches sendfile — http.FileServerFS
+// wraps every file and copies through user space.
 func FileHandler(fsys fs.FS) http.Handler {
-	var h http.Handler
-	switch t := fsys.(type) {
-	case interface{ Handler() http.Handler }:
-		h = t.Handler()
-	case *tftpsrv.DirFS:
-		h = http.FileServerFS(t) // regular files only already
-	default:
-		h = http.FileServerFS(filesOnly{fsys})
+	if t, ok := fsys.(interface{ Handler() http.Handler }); ok {
+		return t.Handler()
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "" || strings.HasSuffix(r.URL.Path, "/") {
+		name := strings.TrimPrefix(r.URL.Path, "/")
+		if name == "" || strings.HasSuffix(name, "/") || !fs.ValidPath(name) {
 			http.NotFound(w, r)
 			return
 		}
-		h.ServeHTTP(w, r)
+		f, err := fsys.Open(name)
+		switch {
+		case errors.Is(err, fs.ErrPermission):
+			http.Error(w, "403 Forbidden", http.StatusForbidden)
+			return
+		case err != nil:
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		rs, seekable := f.(io.ReadSeeker)
+		if err != nil || !st.Mode().IsRegular() || !seekable {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, path.Base(name), st.ModTime(), rs)
 	})
-}
-
-// filesOnly hides everything but regular files of a tree, so that no
-// handler can list a directory.
-type filesOnly struct{ fsys fs.FS }
-
-func (f filesOnly) Open(name string) (fs.File, error) {
-	file, err := f.fsys.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	st, err := file.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		file.Close()
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return file, nil
 }
 
 // BannerInfo is what the start-up banner shows besides the site.

@@ -213,3 +213,48 @@ func TestRunAnnouncesOnlyOnceDHCPIsBound(t *testing.T) {
 	assert.Contains(t, err.Error(), "another server")
 	assert.False(t, announced, "no banner for a server that cannot serve")
 }
+
+// The connection cap must not hide *net.TCPConn's ReadFrom: net/http sends
+// files with sendfile(2) only through it (behind x/net's netutil wrapper
+// every kernel and initrd was copied through user space).
+func TestLimitListenerKeepsReadFrom(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ll := LimitListener(ln, HTTPLimits{MaxConns: 1})
+	defer ll.Close()
+	go func() {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err == nil {
+			defer c.Close()
+			time.Sleep(200 * time.Millisecond)
+		}
+	}()
+	c, err := ll.Accept()
+	require.NoError(t, err)
+	_, ok := c.(io.ReaderFrom)
+	assert.True(t, ok, "accepted connection lost ReadFrom")
+
+	// The cap holds until the first connection closes, then frees.
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c2, err := ll.Accept(); err == nil {
+			accepted <- c2
+		}
+	}()
+	c3, err := net.Dial("tcp", ln.Addr().String())
+	require.NoError(t, err)
+	defer c3.Close()
+	select {
+	case <-accepted:
+		t.Fatal("a second connection was accepted over the cap of 1")
+	case <-time.After(200 * time.Millisecond):
+	}
+	require.NoError(t, c.Close())
+	_ = c.Close() // a second Close frees nothing more (once)
+	select {
+	case c2 := <-accepted:
+		c2.Close()
+	case <-time.After(5 * time.Second):
+		t.Fatal("the slot was not freed by Close")
+	}
+}

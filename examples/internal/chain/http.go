@@ -6,11 +6,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unicode/utf8"
-
-	"golang.org/x/net/netutil"
 )
 
 // HTTPLimits bound what one HTTP client can hold of a boot server, which
@@ -139,9 +138,69 @@ func NewHTTPServer(h http.Handler, l HTTPLimits) *http.Server {
 	}
 }
 
-// LimitListener caps ln's concurrent connections at l.MaxConns.
+// LimitListener caps ln's concurrent connections at l.MaxConns: Accept
+// waits while that many are open. Unlike x/net's netutil.LimitListener, the
+// connections it returns keep *net.TCPConn's ReadFrom, which net/http needs
+// to send files with sendfile(2); behind a plain net.Conn wrapper every
+// kernel and initrd went through a user-space copy.
 func LimitListener(ln net.Listener, l HTTPLimits) net.Listener {
-	return netutil.LimitListener(ln, l.withDefaults().MaxConns)
+	return &limitListener{Listener: ln, sem: make(chan struct{}, l.withDefaults().MaxConns), done: make(chan struct{})}
+}
+
+type limitListener struct {
+	net.Listener
+	sem       chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+func (l *limitListener) Accept() (net.Conn, error) {
+	select {
+	case l.sem <- struct{}{}:
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	release := func() { <-l.sem }
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &limitedTCPConn{TCPConn: tc, release: release}, nil
+	}
+	return &limitedConn{Conn: c, release: release}, nil
+}
+
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+// limitedTCPConn frees its slot once on Close and keeps every method of
+// *net.TCPConn, ReadFrom (sendfile) included.
+type limitedTCPConn struct {
+	*net.TCPConn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedTCPConn) Close() error {
+	err := c.TCPConn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // bounded caps request bodies and gives GET and HEAD responses their
