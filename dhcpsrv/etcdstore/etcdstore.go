@@ -441,38 +441,17 @@ func (s *Store) Watch(ctx context.Context, fn func(dhcpsrv.Lease)) error {
 // reload when the revisions it needs were compacted away.
 func (s *Store) watchLoop() {
 	defer s.wg.Done()
-	backoff := 100 * time.Millisecond
-	for s.ctx.Err() == nil {
-		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(s.ctx))
-		wch := s.cli.Watch(wctx, s.prefix+"leases/", clientv3.WithPrefix(), clientv3.WithRev(s.next))
-		resync := false
-		for resp := range wch {
-			if resp.CompactRevision != 0 {
-				resync = true
-				break
+	etcdguard.Follow(s.ctx, s.cli, s.prefix+"leases/", &s.guard,
+		func() int64 { return s.next }, s.apply,
+		func(ctx context.Context) error {
+			rev, err := s.reload(ctx)
+			if err != nil {
+				return err
 			}
-			if err := resp.Err(); err != nil {
-				s.guard.Failed(err)
-				break
-			}
-			s.apply(resp.Events)
-			backoff = 100 * time.Millisecond
-		}
-		cancel()
-		if resync {
-			if rev, err := s.reload(s.ctx); err == nil {
-				s.next = rev + 1
-				s.dispatchAll()
-				continue
-			}
-		}
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+			s.next = rev + 1
+			s.dispatchAll()
+			return nil
+		})
 }
 
 // apply takes watch events into the cache and hands the address records to

@@ -455,37 +455,16 @@ func (e *etcdState) close() error {
 // the revisions it needs were compacted away.
 func (e *etcdState) watchLoop() {
 	defer e.wg.Done()
-	backoff := 100 * time.Millisecond
-	for e.ctx.Err() == nil {
-		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(e.ctx))
-		wch := e.cli.Watch(wctx, e.hostsPrefix(), clientv3.WithPrefix(), clientv3.WithRev(e.next))
-		resync := false
-		for resp := range wch {
-			if resp.CompactRevision != 0 {
-				resync = true
-				break
+	etcdguard.Follow(e.ctx, e.cli, e.hostsPrefix(), &e.guard,
+		func() int64 { return e.next }, e.apply,
+		func(ctx context.Context) error {
+			rev, err := e.reload(ctx)
+			if err != nil {
+				return err
 			}
-			if err := resp.Err(); err != nil {
-				e.guard.Failed(err)
-				break
-			}
-			e.apply(resp.Events)
-			backoff = 100 * time.Millisecond
-		}
-		cancel()
-		if resync {
-			if rev, err := e.reload(e.ctx); err == nil {
-				e.next = rev + 1
-				continue
-			}
-		}
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
-	}
+			e.next = rev + 1
+			return nil
+		})
 }
 
 // apply takes watch events into the cache.

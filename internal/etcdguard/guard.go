@@ -113,3 +113,42 @@ func (g *Guard) log() *slog.Logger {
 	}
 	return g.Log
 }
+
+// Follow watches every key under prefix from revision next() until ctx
+// ends, handing each batch of events to apply (which advances next). The
+// etcd client resumes a broken watch by itself; when the watch ends anyway
+// (leader lost, an error), it is opened again from next() after a backoff
+// (100 ms doubling to 5 s), and when the revisions it needs were compacted
+// away, resync reloads everything first. Errors are recorded in g. next,
+// apply and resync run on the caller's goroutine only.
+func Follow(ctx context.Context, cli *clientv3.Client, prefix string, g *Guard,
+	next func() int64, apply func([]*clientv3.Event), resync func(context.Context) error) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		wch := cli.Watch(wctx, prefix, clientv3.WithPrefix(), clientv3.WithRev(next()))
+		compacted := false
+		for resp := range wch {
+			if resp.CompactRevision != 0 {
+				compacted = true
+				break
+			}
+			if err := resp.Err(); err != nil {
+				g.Failed(err)
+				break
+			}
+			apply(resp.Events)
+			backoff = 100 * time.Millisecond
+		}
+		cancel()
+		if compacted && resync(ctx) == nil {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
