@@ -29,4 +29,18 @@
 // The packages never import one another; examples/minimal shows how they fit
 // together for one OS, examples/fleet for a rack of hosts with per-host menus
 // and an install-once gate.
+//
+// Start with this package's Example: one function that builds a proxyDHCP,
+// TFTP and HTTP install server for one ISO from the five packages, and stops
+// before it listens. On the way it meets isosrc.OpenMedia, whose isosrc.Media
+// serves the ISO's files over HTTP; answerfile.Build, whose answerfile.Set
+// holds the answer files, the URL the kernel line names and the network the
+// installer needs before it reads them; bootmenu.FindLoaders, whose
+// bootmenu.Loaders is the tree of boot loaders to serve; bootmenu.InstallEntry,
+// which turns the Set and the ISO's kernel into a menu entry, and
+// bootmenu.RenderAll, which writes the menu for GRUB, pxelinux and iPXE;
+// tftpsrv.ServeMux, which routes each name a loader asks for to a menu, the
+// kernel or a loader; and dhcpsrv.BootTable, which tells each client which
+// loader to fetch. Menus and answers per host add dhcpsrv.Bindings, which ties
+// the address of a TFTP or HTTP request to a MAC address.
 package pxekit

@@ -6,13 +6,16 @@
 // Debian preseed (9 to 12).
 //
 //	spec, err := answerfile.ParseSpec(yamlBytes)
-//	ks, err := answerfile.Render("rocky-9.0", answerfile.KindKickstart, spec)
+//	set, err := answerfile.Build("rocky-9.0", spec, "http://10.0.0.1:8080/answer/")
+//	// serve set.Files below /answer/; put set.URL and set.Installer on
+//	// the kernel line (bootmenu.InstallInput).
 //
-// OS identifiers are the plain strings of the shared table ("rocky-9.0",
-// "ubuntu-22.04", "debian-12"); KindFor says which kind an OS reads and
+// OS identifiers are the plain strings of one table that bootmenu and
+// isosrc share ("rocky-9.0", "ubuntu-22.04", "debian-12"; OSes lists
+// them, LookupOS finds one); KindFor says which Kind an OS reads and
 // KickstartDialect which kickstart syntax (RHEL7, RHEL8, RHEL9, F33).
 //
-// Render validates first and reports every problem at once as a
+// Render and Build validate first and report every problem at once as a
 // *ValidationError whose entries name the field by its YAML path
 // ("layout.lvm.volumes[2].size: must be > 0"); errors.Is(err,
 // ErrInvalidSpec) holds for it. Plaintext passwords are hashed with SHA-512
@@ -25,6 +28,31 @@
 // POSIX shell script in the installed system: %post in kickstart (carried
 // in base64, so that no line of a step can end the section),
 // late_command in preseed, late-commands in autoinstall.
+//
+// # What an install serves
+//
+// Build renders every file one installer reads, as a Set: the kickstart
+// "ks.cfg", the preseed "preseed.cfg", or Ubuntu's NoCloud seed
+// "seed/user-data" and "seed/meta-data", named relative to the directory
+// they are served from, together with the URL the kernel line must give
+// the installer and the network set-up the installer needs before it can
+// fetch that URL (InstallerNet: hostname and domain split from an FQDN,
+// the static address, gateway, DNS servers and interface; for Debian no
+// interface, which keeps its installer on the boot NIC, and no default
+// route required). Render gives one file of a given Kind.
+//
+// # Credentials
+//
+// DemoSpec and DemoPassword exist so that a lab can install something at
+// once; RequireCredentials keeps that password off any system whose
+// operator set a credential of their own. A spec with its own password or
+// SSH key must not keep the demo password on any account (ErrDemoMixed;
+// the demo password is recognised in plaintext and as a SHA-512 crypt
+// hash with any salt and up to 100,000 rounds); a spec with neither is
+// refused (ErrNoCredentials) unless the caller allows the demo password,
+// which is then put on every account without one, with the "ops" sudo
+// user added when there is no user. DemoWarning words the warning to show
+// when it is.
 //
 // # Disk layout
 //
@@ -146,8 +174,7 @@
 // Ubuntu, autoinstall and ds=nocloud-net;s=<dir>/ serving user-data and
 // meta-data; for Debian, auto=true priority=critical url=<url>.
 //
-// ParseKickstart reads existing hand-written kickstarts into a typed model
-// (commands with options, sections with flags and bodies, %include kept
-// verbatim, unknown commands kept with a warning) and Format writes them back
-// equivalently, so teams can migrate their files.
+// Package kickstart (answerfile/kickstart) reads existing hand-written
+// kickstarts into a typed model and writes them back equivalently, so
+// teams can migrate their files.
 package answerfile

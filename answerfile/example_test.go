@@ -3,6 +3,7 @@ package answerfile_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pxekit/pxekit/answerfile"
@@ -43,6 +44,42 @@ layout: {scheme: lvm}
 	// smallest disk: 7691 MiB
 }
 
+func ExampleBuild() {
+	spec := answerfile.DemoSpec(answerfile.SchemePlain)
+	spec.Hostname = "web01.lab.example"
+	spec.Network = answerfile.Network{Mode: "static", Device: "eno1", Address: "192.0.2.10/24",
+		Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}
+	set, err := answerfile.Build("ubuntu-24.04", spec, "http://192.0.2.1:8080/answer/")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	names := make([]string, 0, len(set.Files))
+	for name := range set.Files {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	fmt.Println(set.Kind, names)
+	fmt.Println("kernel line names:", set.URL)
+	in := set.Installer
+	fmt.Println(in.Hostname, in.Domain, in.Address, in.Gateway, in.Nameservers, in.Interface)
+	// Output:
+	// autoinstall [seed/meta-data seed/user-data]
+	// kernel line names: http://192.0.2.1:8080/answer/seed/
+	// web01 lab.example 192.0.2.10/24 192.0.2.1 [192.0.2.53] eno1
+}
+
+func ExampleSpec_RequireCredentials() {
+	spec := &answerfile.Spec{Hostname: "lab01"}
+	_, err := spec.RequireCredentials(false)
+	fmt.Println(errors.Is(err, answerfile.ErrNoCredentials))
+	demo, err := spec.RequireCredentials(true)
+	fmt.Println(demo, err)
+	// Output:
+	// true
+	// [root ops] <nil>
+}
+
 func ExampleSpec_Validate() {
 	spec := answerfile.DemoSpec(answerfile.SchemeLVM)
 	spec.Layout.LVM.Volumes = []answerfile.Volume{
@@ -77,31 +114,4 @@ func ExampleHashPassword() {
 	again, _ := answerfile.SHA512Crypt("s3cret", hash)
 	fmt.Println(strings.HasPrefix(hash, "$6$"), again == hash)
 	// Output: true true
-}
-
-func ExampleParseKickstart() {
-	ks, err := answerfile.ParseKickstart([]byte(`network --bootproto=dhcp --device=eth0
-mystery --flag
-%include /tmp/disk.ks
-%post --log=/root/post.log
-echo done
-%end
-`))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	dev, _ := ks.Commands("network")[0].Option("device")
-	fmt.Println(dev)
-	fmt.Println(ks.Warnings)
-	fmt.Print(string(ks.Format()))
-	// Output:
-	// eth0
-	// [line 2: unknown command "mystery" kept verbatim]
-	// network --bootproto=dhcp --device=eth0
-	// mystery --flag
-	// %include /tmp/disk.ks
-	// %post --log=/root/post.log
-	// echo done
-	// %end
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/pxekit/pxekit/answerfile/kickstart"
 )
 
 func aiConfigOf(t *testing.T, data []byte) map[string]any {
@@ -166,7 +168,7 @@ func TestKickstartSectionInjection(t *testing.T) {
 	}
 	out, err := Render("rocky-9.0", KindKickstart, s)
 	require.NoError(t, err)
-	ks, err := ParseKickstart(out)
+	ks, err := kickstart.Parse(out)
 	require.NoError(t, err)
 	assert.Empty(t, ks.Warnings)
 	require.Len(t, ks.Commands("rootpw"), 1)
@@ -193,7 +195,7 @@ func TestKickstartKeysAndRootSSH(t *testing.T) {
 	for _, id := range []string{"centos-7.9", "rocky-8.5", "rocky-9.0", "openeuler-22.03", "uos-20"} {
 		out, err := Render(id, KindKickstart, s)
 		require.NoError(t, err, id)
-		ks, err := ParseKickstart(out)
+		ks, err := kickstart.Parse(out)
 		require.NoError(t, err)
 		assert.Empty(t, ks.Commands("sshkey"), id)
 		_, allow := ks.Commands("rootpw")[0].Option("--allow-ssh")
@@ -230,7 +232,7 @@ func TestKickstartOfflineRepos(t *testing.T) {
 	s.Repos = []Repo{{Preset: PresetEPEL}}
 	out, err := Render("rocky-9.0", KindKickstart, s)
 	require.NoError(t, err)
-	ks, err := ParseKickstart(out)
+	ks, err := kickstart.Parse(out)
 	require.NoError(t, err)
 	var body string
 	for _, sec := range ks.Sections("post") {

@@ -11,13 +11,20 @@ import (
 	"github.com/pxekit/pxekit/internal/osid"
 )
 
-// Answer-file kinds accepted by Render.
+// Kind names an answer-file format: the file one installer family reads.
+type Kind string
+
+// Answer-file kinds. Ubuntu's NoCloud meta-data is not a kind of its own:
+// Build puts it in the Set beside the user-data.
 const (
-	KindKickstart   = "kickstart"   // anaconda family
-	KindAutoinstall = "autoinstall" // Ubuntu: NoCloud user-data
-	KindMetaData    = "meta-data"   // Ubuntu: NoCloud meta-data
-	KindPreseed     = "preseed"     // Debian
+	KindKickstart   Kind = "kickstart"   // anaconda family
+	KindAutoinstall Kind = "autoinstall" // Ubuntu: NoCloud user-data
+	KindPreseed     Kind = "preseed"     // Debian
 )
+
+// kindMetaData is Ubuntu's NoCloud meta-data, rendered only as part of a
+// Set.
+const kindMetaData Kind = "meta-data"
 
 // Renderer turns a Spec into answer files. The zero value is ready to use.
 type Renderer struct {
@@ -29,66 +36,84 @@ type Renderer struct {
 }
 
 // Render renders the answer file of the given kind for the OS identifier
-// (see internal/osid: "rocky-9.0", "ubuntu-22.04", "debian-12", ...) with a
-// zero Renderer.
-func Render(osID, kind string, s *Spec) ([]byte, error) {
+// (see OSes: "rocky-9.0", "ubuntu-22.04", "debian-12", ...) with a zero
+// Renderer.
+func Render(osID string, kind Kind, s *Spec) ([]byte, error) {
 	var r Renderer
 	return r.Render(osID, kind, s)
 }
 
 // KindFor returns the answer-file kind the OS's installer reads:
-// "kickstart", "autoinstall" or "preseed".
-func KindFor(osID string) (string, error) {
+// KindKickstart, KindAutoinstall or KindPreseed.
+func KindFor(osID string) (Kind, error) {
 	info, ok := osid.Lookup(osID)
 	if !ok {
 		return "", fmt.Errorf("%w: %q", ErrUnknownOS, osID)
 	}
+	return kindOf(info), nil
+}
+
+func kindOf(info osid.Info) Kind {
 	switch info.Family {
 	case osid.Anaconda:
-		return KindKickstart, nil
+		return KindKickstart
 	case osid.Subiquity:
-		return KindAutoinstall, nil
+		return KindAutoinstall
 	default:
-		return KindPreseed, nil
+		return KindPreseed
 	}
 }
 
 // Render validates s for the OS and renders the answer file of the given
 // kind. Problems come back together as a *ValidationError
 // (errors.Is(err, ErrInvalidSpec)); an OS that does not read kind gives
-// ErrUnsupportedKind. s is not modified.
-func (r *Renderer) Render(osID, kind string, s *Spec) ([]byte, error) {
+// ErrUnsupportedKind. s is not modified. Ubuntu's meta-data comes with
+// Build.
+func (r *Renderer) Render(osID string, kind Kind, s *Spec) ([]byte, error) {
+	pl, err := r.prepare(osID, kind, s)
+	if err != nil {
+		return nil, err
+	}
+	return r.renderPlan(pl, kind)
+}
+
+// prepare looks the OS up, checks that its installer reads kind and plans
+// s for it.
+func (r *Renderer) prepare(osID string, kind Kind, s *Spec) (*plan, error) {
 	info, ok := osid.Lookup(osID)
 	if !ok {
 		return nil, fmt.Errorf("%w: %q (known: %s)", ErrUnknownOS, osID, strings.Join(osid.IDs(), " "))
 	}
-	want, _ := KindFor(info.ID)
-	if kind != want && !(kind == KindMetaData && want == KindAutoinstall) {
+	if want := kindOf(info); kind != want {
 		return nil, fmt.Errorf("%w: %s reads a %s, not %q", ErrUnsupportedKind, info.ID, want, kind)
 	}
 	if s == nil {
 		return nil, &ValidationError{Problems: []FieldError{{Field: "spec", Msg: "missing"}}}
 	}
-	pl, err := r.plan(info, s)
-	if err != nil {
-		return nil, err
-	}
+	return r.plan(info, s)
+}
+
+// renderPlan renders one file of a planned spec.
+func (r *Renderer) renderPlan(pl *plan, kind Kind) ([]byte, error) {
 	var out []byte
+	var err error
 	switch kind {
 	case KindKickstart:
 		out = renderKickstart(pl)
 	case KindAutoinstall:
 		out, err = renderAutoinstall(pl)
-	case KindMetaData:
+	case kindMetaData:
 		out = renderMetaData(pl)
 	case KindPreseed:
 		out = renderPreseed(pl)
+	default:
+		return nil, fmt.Errorf("%w: %q", ErrUnsupportedKind, kind)
 	}
 	if err != nil {
 		return nil, err
 	}
 	if r.Logger != nil {
-		r.Logger.Debug("answerfile rendered", "os", info.ID, "kind", kind, "hostname", s.Hostname, "bytes", len(out))
+		r.Logger.Debug("answerfile rendered", "os", pl.info.ID, "kind", string(kind), "hostname", pl.spec.Hostname, "bytes", len(out))
 	}
 	return out, nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/pxekit/pxekit/answerfile/kickstart"
 	"github.com/pxekit/pxekit/internal/osid"
 )
 
@@ -24,7 +25,7 @@ var update = flag.Bool("update", false, "rewrite golden files")
 // rendered is one file of the OS × layout × customization matrix.
 type rendered struct {
 	info   osid.Info
-	kind   string
+	kind   Kind
 	name   string // golden file name
 	data   []byte
 	scheme string
@@ -56,19 +57,17 @@ var matrixOnce = sync.OnceValues(func() ([]rendered, error) {
 				case "offline":
 					s = offlineSpec(info, scheme)
 				}
-				ext := map[string]string{KindKickstart: "ks", KindAutoinstall: "user-data", KindPreseed: "preseed"}[kind]
-				data, err := r.Render(info.ID, kind, s)
+				// Build, so that the goldens pin what is served.
+				ext := map[Kind]string{KindKickstart: "ks", KindAutoinstall: "user-data", KindPreseed: "preseed"}[kind]
+				file := map[Kind]string{KindKickstart: "ks.cfg", KindAutoinstall: "seed/user-data", KindPreseed: "preseed.cfg"}[kind]
+				set, err := r.Build(info.ID, s, "http://192.0.2.1/answer/")
 				if err != nil {
 					return nil, fmt.Errorf("%s %s %s: %w", info.ID, scheme, custom, err)
 				}
-				out = append(out, rendered{info: info, kind: kind, data: data, scheme: scheme, full: full,
+				out = append(out, rendered{info: info, kind: kind, data: set.Files[file], scheme: scheme, full: full,
 					name: fmt.Sprintf("%s.%s.%s.%s", info.ID, scheme, custom, ext)})
 				if kind == KindAutoinstall && scheme == SchemePlain {
-					md, err := r.Render(info.ID, KindMetaData, s)
-					if err != nil {
-						return nil, err
-					}
-					out = append(out, rendered{info: info, kind: KindMetaData, data: md, full: full,
+					out = append(out, rendered{info: info, kind: kindMetaData, data: set.Files["seed/meta-data"], full: full,
 						name: fmt.Sprintf("%s.%s.meta-data", info.ID, custom)})
 				}
 			}
@@ -99,7 +98,7 @@ func TestNoPlaintextInOutput(t *testing.T) {
 		for _, secret := range []string{"root-secret", "ops-secret"} {
 			assert.NotContains(t, string(f.data), secret, f.name)
 		}
-		if !f.full && f.kind != KindMetaData {
+		if !f.full && f.kind != kindMetaData {
 			assert.Contains(t, string(f.data), "DEMO password", f.name)
 		}
 	}
@@ -110,7 +109,7 @@ func TestRenderErrors(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnknownOS)
 	_, err = Render("rocky-9.0", KindPreseed, DemoSpec(""))
 	assert.ErrorIs(t, err, ErrUnsupportedKind)
-	_, err = Render("debian-12", KindMetaData, DemoSpec(""))
+	_, err = Render("ubuntu-24.04", kindMetaData, DemoSpec(""))
 	assert.ErrorIs(t, err, ErrUnsupportedKind)
 	_, err = Render("debian-12", KindPreseed, nil)
 	assert.ErrorIs(t, err, ErrInvalidSpec)
@@ -226,7 +225,7 @@ func TestKickstartAgainstTable(t *testing.T) {
 		}
 		d := dialectOf(f.info)
 		table := ksOptions(d)
-		ks, err := ParseKickstart(f.data)
+		ks, err := kickstart.Parse(f.data)
 		require.NoError(t, err, f.name)
 		assert.Empty(t, ks.Warnings, f.name)
 		assert.True(t, strings.HasPrefix(string(f.data), "#version="+d+"\n"), f.name)
@@ -269,7 +268,7 @@ func TestKickstartAgainstTable(t *testing.T) {
 		// One sshkey line per user at most: pykickstart keeps the last.
 		assert.Empty(t, ks.Commands("sshkey"), f.name)
 		// What the parser reads, it writes back equivalently.
-		again, err := ParseKickstart(ks.Format())
+		again, err := kickstart.Parse(ks.Format())
 		require.NoError(t, err)
 		assert.Equal(t, ks.Lines, again.Lines, f.name)
 	}
@@ -292,7 +291,7 @@ func init() {
 
 func TestAutoinstallYAML(t *testing.T) {
 	for _, f := range renderMatrix(t) {
-		if f.kind == KindMetaData {
+		if f.kind == kindMetaData {
 			var md map[string]string
 			require.NoError(t, yaml.Unmarshal(f.data, &md), f.name)
 			assert.NotEmpty(t, md["instance-id"])

@@ -18,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/pxekit/pxekit/answerfile/kickstart"
 )
 
 // shellSnippets returns every piece of shell a rendered file carries, by
@@ -28,7 +30,7 @@ func shellSnippets(t *testing.T, f rendered) map[string]string {
 	out := map[string]string{}
 	switch f.kind {
 	case KindKickstart:
-		ks, err := ParseKickstart(f.data)
+		ks, err := kickstart.Parse(f.data)
 		require.NoError(t, err)
 		for i, l := range ks.Lines {
 			if l.Section != nil && l.Section.Name != "packages" {
@@ -72,7 +74,7 @@ func TestShellSyntax(t *testing.T) {
 	type snippet struct{ name, code string }
 	var all []snippet
 	for _, f := range renderMatrix(t) {
-		if f.kind == KindMetaData {
+		if f.kind == kindMetaData {
 			continue
 		}
 		snips := shellSnippets(t, f)
@@ -120,8 +122,10 @@ func TestCallbackRequest(t *testing.T) {
 	defer srv.Close()
 
 	cases := []struct {
-		os, kind, tool string
-		withReport     bool
+		os         string
+		kind       Kind
+		tool       string
+		withReport bool
 	}{
 		{"rocky-9.0", KindKickstart, "curl", true},
 		{"kylin-v10", KindKickstart, "curl", false},
@@ -217,7 +221,7 @@ func TestCallbackRequest(t *testing.T) {
 func TestKickstartPreDiskPick(t *testing.T) {
 	data, err := Render("rocky-9.0", KindKickstart, DemoSpec(""))
 	require.NoError(t, err)
-	ks, err := ParseKickstart(data)
+	ks, err := kickstart.Parse(data)
 	require.NoError(t, err)
 	pre := ks.Sections("pre")
 	require.Len(t, pre, 1)

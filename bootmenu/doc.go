@@ -31,11 +31,41 @@
 //     before it can fetch its answer file: for d-i the hostname, domain and
 //     a static address (netcfg asks before the preseed is read), for
 //     anaconda and Ubuntu a static ip=; nameservers and a syslog target.
+//   - InstallInput.Kernel and Initrds replace the BootFiles table's paths
+//     when the media differ from it (isosrc's detection knows the real
+//     ones). RenderAll renders one menu for every loader.
 //   - GRUBConfigNames and PXELinuxConfigNames list per-host file names in
 //     the order the loaders ask for them; ParseConfigName maps a requested
 //     name back to the client, so a TFTP server can render per-host menus
 //     on request. GRUBPerHostSnippet gives the same to Debian's GRUB, which
-//     only ever asks for grub.cfg.
+//     only ever asks for grub.cfg. MenuKind says whether a requested name
+//     is a menu at all, and which.
+//   - OSes and LookupOS list the OS identifiers accepted everywhere (the
+//     same table as answerfile's and isosrc's).
 //
-// The package does no I/O: it returns bytes, and the caller serves them.
+// # Where the loaders come from
+//
+// The menus are read by loader binaries that the boot server serves too:
+// FindLoaders collects them into Loaders, an in-memory fs.FS to serve at
+// the TFTP root under the names dhcpsrv's boot table hands out
+// (LoaderShim, LoaderGRUB, LoaderPXELinux, LoaderIPXESNP, ...). UEFI
+// shim and GRUB come as one pair from one vendor, because under Secure
+// Boot a shim trusts only its vendor's GRUB and that GRUB only its
+// vendor's kernels:
+//
+//   - from the distribution's installation media (LoaderSource, which
+//     isosrc's Distro.Loaders fills in) when LoaderSource.Vendor is set —
+//     EL clones and Ubuntu;
+//   - otherwise from the host's Debian packages (HostLoaderPackages:
+//     grub-efi-amd64-signed's network GRUB, shim-signed), which is right
+//     for Debian; each source is the other's fallback;
+//   - AArch64's pair from grub-efi-arm64-signed, else from a Debian arm64
+//     netboot tree (LoaderSource.Netboot).
+//
+// pxelinux and its modules (pxelinux, syslinux-common) and iPXE (ipxe) are
+// always the host's. Which GRUB was found decides the menu's dialect:
+// Loaders.Dialect.
+//
+// FindLoaders reads files once, at start-up. Apart from that the package
+// does no I/O: it returns bytes, and the caller serves them.
 package bootmenu

@@ -14,10 +14,10 @@ import (
 // for Debian's signed GRUB (kernel over TFTP).
 func ExampleInstallMenu() {
 	m, err := bootmenu.InstallMenu("debian-12", "", bootmenu.InstallInput{
-		AnswerURL:   "http://10.77.0.1:8080/preseed.cfg",
-		Console:     "ttyS0,115200n8",
-		Nameservers: []string{"10.77.0.1"},
-		NoBootIF:    true,
+		AnswerURL:    "http://10.77.0.1:8080/preseed.cfg",
+		Console:      "ttyS0,115200n8",
+		NoBootIF:     true,
+		InstallerNet: bootmenu.InstallerNet{Nameservers: []netip.Addr{netip.MustParseAddr("10.77.0.1")}},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -144,13 +144,9 @@ func ExampleParseConfigName() {
 // its network before it fetches the preseed file.
 func ExampleInstallArgs_static() {
 	args, err := bootmenu.InstallArgs("debian-12", bootmenu.InstallInput{
-		AnswerURL:   "http://192.0.2.1:8080/preseed.cfg",
-		Hostname:    "db1",
-		Domain:      "example.org",
-		Address:     netip.MustParsePrefix("192.0.2.10/24"),
-		Gateway:     netip.MustParseAddr("192.0.2.254"),
-		Nameservers: []string{"192.0.2.53"},
-		NoBootIF:    true,
+		AnswerURL:    "http://192.0.2.1:8080/preseed.cfg",
+		NoBootIF:     true,
+		InstallerNet: bootmenu.InstallerNet{Hostname: "db1", Domain: "example.org", Address: netip.MustParsePrefix("192.0.2.10/24"), Gateway: netip.MustParseAddr("192.0.2.254"), Nameservers: []netip.Addr{netip.MustParseAddr("192.0.2.53")}},
 	})
 	if err != nil {
 		fmt.Println(err)

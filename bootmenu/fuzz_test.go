@@ -97,10 +97,13 @@ func FuzzInstallArgsNetwork(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, host, domain, iface, ns string) {
 		for _, os := range []string{"debian-12", "rocky-9.0", "ubuntu-24.04"} {
-			in := InstallInput{AnswerURL: "http://h/a", RepoURL: "http://h/u.iso", Hostname: host, Domain: domain,
-				Interface: iface, Address: netip.MustParsePrefix("192.0.2.5/24")}
-			if ns != "" {
-				in.Nameservers = []string{ns}
+			in := InstallInput{
+				AnswerURL:    "http://h/a",
+				RepoURL:      "http://h/u.iso",
+				InstallerNet: InstallerNet{Hostname: host, Domain: domain, Interface: iface, Address: netip.MustParsePrefix("192.0.2.5/24")},
+			}
+			if a, err := netip.ParseAddr(ns); err == nil {
+				in.Nameservers = []netip.Addr{a}
 			}
 			args, err := InstallArgs(os, in)
 			if err != nil {

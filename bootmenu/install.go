@@ -36,37 +36,11 @@ type InstallInput struct {
 	// Console is the kernel console, e.g. "ttyS0,115200n8". Default: none
 	// (the kernel's own default).
 	Console string
-	// Hostname and Domain name the machine while it installs. d-i needs
-	// them on the kernel line: its network comes up (and its questions are
-	// asked) before the preseed file is read, and a name given there wins
-	// over the preseed's. Anaconda and Ubuntu get Hostname in the static ip=
-	// only; their answer files name the installed system. Defaults for d-i:
-	// "unassigned-hostname" and "unassigned-domain", which d-i documents as
-	// "take it from DHCP".
-	Hostname, Domain string
-	// Address, when valid, is a static IPv4 address (with its prefix
-	// length) for the installer instead of DHCP, so that it can fetch its
-	// answer file on a network without a DHCP server for it: d-i's
-	// netcfg/get_ipaddress family, dracut's and casper's ip= (with
-	// Interface, Gateway, Hostname). Default: DHCP.
-	Address netip.Prefix
-	// Gateway is the static default router. Invalid (the zero value) with
-	// a valid Address means no default route.
-	Gateway netip.Addr
-	// Interface names the NIC that Address goes on in ip= (anaconda,
-	// Ubuntu). Default empty: the installer's own choice; d-i always uses
-	// interface=auto, which follows BOOTIF.
-	Interface string
-	// Nameservers are DNS servers for the installer: d-i's
-	// netcfg/get_nameservers (so that it does not stop to ask when DHCP
-	// gives none; several are joined with a space, which iPXE cannot carry:
-	// give one for iPXE menus), dracut's nameserver= and, with a static
-	// Address, the dns fields of casper's ip=.
-	Nameservers []string
-	// NoDefaultRoute tells d-i that a network without a router is expected
-	// (netcfg/no_default_route), instead of stopping to ask before the
-	// preseed is read. Implied by a static Address without Gateway.
-	NoDefaultRoute bool
+	// InstallerNet is the installer's network before it reads its answer
+	// file: hostname and domain, a static address, nameservers, no default
+	// route (see its fields). answerfile.Build derives it from a spec as
+	// Set.Installer. Default: DHCP.
+	InstallerNet
 	// Syslog, when valid, sends the installer's log to that host and UDP
 	// port: inst.syslog= for anaconda, log_host= and log_port= for d-i.
 	// Ubuntu has no kernel-line syslog; it reports through its webhook.
@@ -76,6 +50,15 @@ type InstallInput struct {
 	Locale, Keymap string
 	// Extra arguments are appended last.
 	Extra []Arg
+
+	// Kernel and Initrds, when set, are the installer's kernel and initrds
+	// relative to InstallEntry's dir, for media whose layout differs from
+	// the BootFiles table (an isosrc detection, a netboot tree): they win
+	// over the table, which is only the fallback. Each is taken on its
+	// own: set Kernel alone and the initrds still come from the table.
+	// Paths must be relative and stay below dir. InstallArgs ignores them.
+	Kernel  string
+	Initrds []string
 }
 
 func checkURL(what, s string, required bool) error {
@@ -149,7 +132,7 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 			args = append(args, KV("ip", in.ipWord("none")))
 		}
 		for _, ns := range in.Nameservers {
-			args = append(args, KV("nameserver", ns))
+			args = append(args, KV("nameserver", ns.String()))
 		}
 		if in.Syslog.IsValid() {
 			args = append(args, KV("inst.syslog", in.Syslog.String()))
@@ -174,8 +157,14 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 			// casper hands ip= to klibc's ipconfig:
 			// <client>:<server>:<gateway>:<netmask>:<hostname>:<device>:<autoconf>:<dns0>:<dns1>
 			ip = in.ipWord("off")
-			if len(in.Nameservers) > 0 {
-				ip += ":" + strings.Join(in.Nameservers[:min(2, len(in.Nameservers))], ":")
+			var dns []string
+			for _, ns := range in.Nameservers {
+				if ns.Is4() && len(dns) < 2 {
+					dns = append(dns, ns.String())
+				}
+			}
+			if len(dns) > 0 {
+				ip += ":" + strings.Join(dns, ":")
 			}
 		}
 		args = append(args,
@@ -224,7 +213,11 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 			}
 		}
 		if len(in.Nameservers) > 0 {
-			args = append(args, KV("netcfg/get_nameservers", strings.Join(in.Nameservers, " ")))
+			ns := make([]string, len(in.Nameservers))
+			for i, a := range in.Nameservers {
+				ns[i] = a.String()
+			}
+			args = append(args, KV("netcfg/get_nameservers", strings.Join(ns, " ")))
 		}
 		if in.Address.IsValid() {
 			args = append(args, KV("netcfg/confirm_static", "true"))
@@ -295,9 +288,11 @@ func (in *InstallInput) checkNetwork() error {
 		return fmt.Errorf("%w: hostname %q must be a single label; put the rest in Domain", ErrInvalid, in.Hostname)
 	}
 	for _, ns := range in.Nameservers {
-		a, err := netip.ParseAddr(ns)
-		if err != nil || a.Zone() != "" {
-			return fmt.Errorf("%w: nameserver %q is not an IP address", ErrInvalid, ns)
+		switch {
+		case !ns.IsValid():
+			return fmt.Errorf("%w: a nameserver is the zero netip.Addr", ErrInvalid)
+		case ns.Zone() != "":
+			return fmt.Errorf("%w: nameserver %s has a zone, which no installer reads", ErrInvalid, ns)
 		}
 	}
 	if in.Address.IsValid() {
@@ -353,9 +348,9 @@ func BootFiles(osID string) (kernel string, initrds []string, err error) {
 }
 
 // InstallEntry returns the menu entry that installs osID: kernel and
-// initrd from BootFiles under dir (the OS tree's path relative to the boot
-// server root; "" for the root itself), arguments from InstallArgs. Its ID
-// is "install".
+// initrds under dir (the OS tree's path relative to the boot server root;
+// "" for the root itself) from in.Kernel and in.Initrds, else from
+// BootFiles; arguments from InstallArgs. Its ID is "install".
 func InstallEntry(osID, dir string, in InstallInput) (Entry, error) {
 	args, err := InstallArgs(osID, in)
 	if err != nil {
@@ -364,6 +359,20 @@ func InstallEntry(osID, dir string, in InstallInput) (Entry, error) {
 	kernel, initrds, err := BootFiles(osID)
 	if err != nil {
 		return Entry{}, err
+	}
+	if in.Kernel != "" {
+		if err := checkRelPath("kernel", in.Kernel); err != nil {
+			return Entry{}, err
+		}
+		kernel = in.Kernel
+	}
+	if len(in.Initrds) > 0 {
+		for _, p := range in.Initrds {
+			if err := checkRelPath("initrd", p); err != nil {
+				return Entry{}, err
+			}
+		}
+		initrds = in.Initrds
 	}
 	info, _ := osid.Lookup(osID)
 	join := func(p string) string { return strings.TrimPrefix(path.Join(dir, p), "/") }
@@ -377,6 +386,21 @@ func InstallEntry(osID, dir string, in InstallInput) (Entry, error) {
 		e.Initrds = append(e.Initrds, join(p))
 	}
 	return e, e.Validate()
+}
+
+// checkRelPath refuses an override that would not stay below
+// InstallEntry's dir; Entry.Validate checks the characters afterwards.
+func checkRelPath(what, p string) error {
+	if strings.HasPrefix(p, "/") {
+		return fmt.Errorf("%w: %s path %q must be relative to the OS tree", ErrInvalid, what, p)
+	}
+	if err := checkPath(what+" path", p); err != nil {
+		return err
+	}
+	if c := path.Clean(p); c == "." {
+		return fmt.Errorf("%w: %s path %q names the tree itself, not a file", ErrInvalid, what, p)
+	}
+	return nil
 }
 
 // LocalEntry returns the "boot from local disk" entry, ID "local". It

@@ -33,6 +33,26 @@ func hexIPNames(ip netip.Addr) []string {
 	return out
 }
 
+// MenuKind reports which generated menu a loader asks for by the name it
+// requests (a TFTP or HTTP path below the boot server root): GRUB asks for
+// grub.cfg, or a per-host grub.cfg-01-MAC or grub.cfg-HEXIP, in whatever
+// directory its prefix names; pxelinux for pxelinux.cfg/NAME; iPXE for the
+// boot.ipxe script the DHCP answer named. Any other name is false: a file
+// to serve from a tree. ParseConfigName says which client a per-host name
+// is for.
+func MenuKind(name string) (Kind, bool) {
+	base := path.Base(name)
+	switch {
+	case base == "grub.cfg" || strings.HasPrefix(base, "grub.cfg-"):
+		return GRUB, true
+	case path.Base(path.Dir(name)) == "pxelinux.cfg" && base != "pxelinux.cfg":
+		return PXELinux, true
+	case base == "boot.ipxe":
+		return IPXE, true
+	}
+	return "", false
+}
+
 // GRUBConfigNames returns the names GRUB's network boot tries, in order,
 // relative to its prefix directory (e.g. "/grub/"): grub.cfg-01-<mac>,
 // grub.cfg-<hex IP> shortened one digit at a time, then grub.cfg. An

@@ -51,6 +51,34 @@ func Render(m *Menu, k Kind, opt Options) ([]byte, error) {
 	return nil, fmt.Errorf("%w: unknown loader kind %q", ErrInvalid, k)
 }
 
+// Menus holds one rendered menu per loader kind.
+type Menus map[Kind][]byte
+
+// Lookup returns the menu a loader asks for by served name (see MenuKind):
+// any ".../grub.cfg" or "grub.cfg-...", "pxelinux.cfg/..." or "boot.ipxe".
+func (m Menus) Lookup(name string) ([]byte, bool) {
+	k, ok := MenuKind(name)
+	if !ok || m[k] == nil {
+		return nil, false
+	}
+	return m[k], true
+}
+
+// RenderAll renders m for every loader in Kinds with the same options, so
+// that whichever loader a client runs finds the same menu. The error names
+// the loader whose rendering failed.
+func RenderAll(m *Menu, opt Options) (Menus, error) {
+	out := make(Menus, len(Kinds()))
+	for _, k := range Kinds() {
+		b, err := Render(m, k, opt)
+		if err != nil {
+			return nil, fmt.Errorf("%s menu: %w", k, err)
+		}
+		out[k] = b
+	}
+	return out, nil
+}
+
 // httpBase is a validated HTTP root.
 type httpBase struct {
 	host string // host name or address, IPv6 without brackets

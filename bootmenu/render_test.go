@@ -36,10 +36,10 @@ func testInput(id string) InstallInput {
 		repo = testHTTP + "iso/" + id + "-live-server-amd64.iso"
 	}
 	return InstallInput{
-		RepoURL:     repo,
-		AnswerURL:   testAnswer + id,
-		Console:     "ttyS0,115200n8",
-		Nameservers: []string{"10.77.0.1"},
+		RepoURL:      repo,
+		AnswerURL:    testAnswer + id,
+		Console:      "ttyS0,115200n8",
+		InstallerNet: InstallerNet{Nameservers: []netip.Addr{netip.MustParseAddr("10.77.0.1")}},
 	}
 }
 
@@ -65,8 +65,9 @@ func goldenCases(t testing.TB) []golden {
 	// The end-to-end layout: Debian's signed GRUB, files at the root over
 	// TFTP, plain pxelinux, iPXE with relative paths.
 	m, err := InstallMenu("debian-12", "", InstallInput{
-		AnswerURL: "http://10.77.0.1:8080/preseed.cfg", Console: "ttyS0,115200n8",
-		Nameservers: []string{"10.77.0.1"},
+		AnswerURL:    "http://10.77.0.1:8080/preseed.cfg",
+		Console:      "ttyS0,115200n8",
+		InstallerNet: InstallerNet{Nameservers: []netip.Addr{netip.MustParseAddr("10.77.0.1")}},
 	})
 	require.NoError(t, err)
 	for _, k := range Kinds() {

@@ -43,8 +43,6 @@ func TestBootTableDecide(t *testing.T) {
 		{"ipxe-custom-script", BootTable{HTTPBase: "http://h", IPXEScript: "/menu/x.ipxe"}, Client{IPXE: true}, "http://h/menu/x.ipxe", "PXEClient", nil},
 		{"unknown-arch", BootTable{}, Client{PXE: true, Arch: 2}, "", "", ErrNoBootFile},
 		{"by-arch", BootTable{ByArch: map[Arch]string{ArchBIOS: "undionly.kpxe"}}, Client{PXE: true}, "undionly.kpxe", "PXEClient", nil},
-		{"by-mac", BootTable{ByMAC: map[string]BootAnswer{"52-54-00-AA-BB-CC": {File: "special.efi"}}},
-			Client{PXE: true, MAC: mustMAC("52:54:00:aa:bb:cc"), Arch: ArchEFIX64}, "special.efi", "PXEClient", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -60,6 +58,80 @@ func TestBootTableDecide(t *testing.T) {
 			assert.Equal(t, srv, got.ServerIP)
 		})
 	}
+}
+
+// TestBootTableProxy covers the answers that depend on Client.Proxy,
+// IgnoreIPXE and Prefix.
+func TestBootTableProxy(t *testing.T) {
+	const base = "http://10.77.0.1:8080"
+	snp := fstest.MapFS{"ipxe/snponly.efi": {}, "shimx64.efi": {}, "grubx64.efi": {}}
+	shimOnly := fstest.MapFS{"shimx64.efi": {}, "grubx64.efi": {}}
+	prefixed := fstest.MapFS{"profiles/rocky9/shimx64.efi": {}, "profiles/rocky9/ipxe/snponly.efi": {}, "profiles/rocky9/shimaa64.efi": {}}
+	uefi := Client{PXE: true, Arch: ArchEFIX64, ArchSent: true, Proxy: true}
+	with := func(c Client, f func(*Client)) Client { f(&c); return c }
+	tests := []struct {
+		name   string
+		table  BootTable
+		client Client
+		file   string
+		vc     string
+	}{
+		{"uefi proxy: iPXE", BootTable{HTTPBase: base}, uefi, "ipxe/snponly.efi", "PXEClient"},
+		{"uefi proxy, Files has it", BootTable{Files: snp}, uefi, "ipxe/snponly.efi", "PXEClient"},
+		{"uefi proxy, Files lack it: shim", BootTable{Files: shimOnly}, uefi, "shimx64.efi", "PXEClient"},
+		{"uefi proxy, Files lack it: grub", BootTable{Files: fstest.MapFS{}}, uefi, "grubx64.efi", "PXEClient"},
+		{"efi-bc proxy", BootTable{}, with(uefi, func(c *Client) { c.Arch = ArchEFIBC }), "ipxe/snponly.efi", "PXEClient"},
+		{"uefi full mode keeps shim", BootTable{Files: snp}, with(uefi, func(c *Client) { c.Proxy = false }), "shimx64.efi", "PXEClient"},
+		{"ProxyUEFI shim for Secure Boot", BootTable{Files: snp, ProxyUEFI: "shimx64.efi"}, uefi, "shimx64.efi", "PXEClient"},
+		{"ByArch wins over ProxyUEFI", BootTable{ByArch: map[Arch]string{ArchEFIX64: "custom.efi"}}, uefi, "custom.efi", "PXEClient"},
+		{"iPXE in proxy: script", BootTable{HTTPBase: base}, with(uefi, func(c *Client) { c.IPXE = true }), base + "/boot.ipxe", "PXEClient"},
+		{"HTTP boot in proxy: URL", BootTable{HTTPBase: base},
+			Client{HTTPClient: true, Arch: ArchEFIX64HTTP, Proxy: true}, base + "/ipxe/snponly.efi", "HTTPClient"},
+		{"arm64 proxy unchanged", BootTable{Files: snp}, with(uefi, func(c *Client) { c.Arch = ArchEFIARM64 }), "grubaa64.efi", "PXEClient"},
+		{"bios proxy unchanged", BootTable{}, with(uefi, func(c *Client) { c.Arch = ArchBIOS }), "pxelinux.0", "PXEClient"},
+		{"IgnoreIPXE: iPXE as PXE", BootTable{HTTPBase: base, IgnoreIPXE: true, Files: shimOnly},
+			with(uefi, func(c *Client) { c.IPXE, c.Proxy = true, false }), "shimx64.efi", "PXEClient"},
+		{"IgnoreIPXE in proxy: snponly", BootTable{HTTPBase: base, IgnoreIPXE: true},
+			with(uefi, func(c *Client) { c.IPXE = true }), "ipxe/snponly.efi", "PXEClient"},
+		{"IgnoreIPXE, iPXE HTTP client: URL", BootTable{HTTPBase: base, IgnoreIPXE: true},
+			Client{HTTPClient: true, IPXE: true, Arch: ArchEFIX64HTTP}, base + "/ipxe/snponly.efi", "HTTPClient"},
+		{"Prefix: proxy file", BootTable{Files: prefixed, Prefix: "profiles/rocky9/"}, uefi, "profiles/rocky9/ipxe/snponly.efi", "PXEClient"},
+		{"Prefix: Files looked up with it", BootTable{Files: prefixed, Prefix: "/profiles/rocky9"},
+			with(uefi, func(c *Client) { c.Proxy = false }), "profiles/rocky9/shimx64.efi", "PXEClient"},
+		{"Prefix: arm64 shim", BootTable{Files: prefixed, Prefix: "profiles/rocky9/"},
+			with(uefi, func(c *Client) { c.Arch = ArchEFIARM64 }), "profiles/rocky9/shimaa64.efi", "PXEClient"},
+		{"Prefix: absent under it", BootTable{Files: shimOnly, Prefix: "profiles/rocky9/"}, uefi, "profiles/rocky9/grubx64.efi", "PXEClient"},
+		{"Prefix: ByArch", BootTable{Prefix: "p/", ByArch: map[Arch]string{ArchBIOS: "/undionly.kpxe"}},
+			Client{PXE: true}, "p/undionly.kpxe", "PXEClient"},
+		{"Prefix: not on absolute URLs", BootTable{Prefix: "p/", ProxyUEFI: "http://x/ipxe.efi"}, uefi, "http://x/ipxe.efi", "PXEClient"},
+		{"Prefix: not on HTTP boot", BootTable{Prefix: "p/", HTTPBase: base},
+			Client{HTTPClient: true, Arch: ArchEFIX64HTTP}, base + "/ipxe/snponly.efi", "HTTPClient"},
+		{"Prefix: not on the script URL", BootTable{Prefix: "p/", HTTPBase: base}, with(uefi, func(c *Client) { c.IPXE = true }), base + "/boot.ipxe", "PXEClient"},
+		{"Prefix: script over TFTP", BootTable{Prefix: "p/"}, with(uefi, func(c *Client) { c.IPXE = true }), "p/boot.ipxe", "PXEClient"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tt.table.Decide(tt.client)
+			require.NoError(t, err)
+			assert.Equal(t, tt.file, got.File)
+			assert.Equal(t, tt.vc, got.VendorClass)
+			assert.False(t, got.ServerIP.IsValid(), "zero ServerIP: the server's own address")
+		})
+	}
+}
+
+func TestBootFunc(t *testing.T) {
+	var p BootPolicy = BootFunc(func(c Client) (BootAnswer, error) {
+		if c.Proxy {
+			return BootAnswer{}, ErrNoBootFile
+		}
+		return BootAnswer{File: "x.efi"}, nil
+	})
+	a, err := p.Decide(Client{})
+	require.NoError(t, err)
+	assert.Equal(t, "x.efi", a.File)
+	_, err = p.Decide(Client{Proxy: true})
+	assert.ErrorIs(t, err, ErrNoBootFile)
 }
 
 func TestArchString(t *testing.T) {

@@ -98,6 +98,11 @@ type Client struct {
 	ServerID    netip.Addr // option 54
 	MaxMessage  int        // option 57, 0 when absent or invalid
 	Relay       *Relay     // nil unless giaddr is set
+	// Proxy is set by the server in ModeProxy, where it hands out no
+	// address: the client's address and the ACK its loader reads come from
+	// another server. A request to the PXE port 4011 in ModeFull follows
+	// this server's own ACK and is not Proxy. Classify leaves it false.
+	Proxy bool
 }
 
 // Booting reports whether the client is a network-boot client (PXE ROM,

@@ -7,15 +7,28 @@
 //   - Classify turns a decoded request into a Client: MAC, architecture
 //     (option 93, or the "Arch:" field of option 60 when 93 is missing),
 //     client GUID, PXE / UEFI HTTP boot / iPXE, vendor and user class, relay.
-//   - A BootFunc turns a Client into a BootAnswer. BootTable is the default:
-//     pxelinux.0 for BIOS, shimx64.efi (if present) or grubx64.efi for x86-64
-//     UEFI, shimaa64.efi (if present) or grubaa64.efi for ARM64 UEFI, an
-//     http:// URL for UEFI HTTP boot, and an iPXE script URL for iPXE so
-//     that iPXE never chainloads itself.
+//     The server adds Client.Proxy: whether the address comes from another
+//     server (proxy mode).
+//   - A BootPolicy turns a Client into a BootAnswer, as an http.Handler
+//     answers a request; BootFunc adapts a function. BootTable is the
+//     default: pxelinux.0 for BIOS, shimx64.efi (if present) or grubx64.efi
+//     for x86-64 UEFI, shimaa64.efi (if present) or grubaa64.efi for ARM64
+//     UEFI, an http:// URL for UEFI HTTP boot, and an iPXE script for iPXE
+//     so that iPXE never chainloads itself. In proxy mode x86-64 UEFI PXE
+//     clients get iPXE (ProxyUEFI): GRUB would take its TFTP server from
+//     the other server's ACK, which names none. Prefix serves loaders from a
+//     directory per profile; per-host answers are a BootPolicy of the
+//     caller's that may call a table for the rest.
 //   - Server answers on one interface in ModeProxy (the default: only
 //     network-boot clients, no addresses, ports 67 and 4011, so it can sit
 //     next to an existing DHCP server) or ModeFull (pool, reservations,
 //     leases per RFC 2131, boot information for booting clients).
+//
+// Around them: Bindings remembers which MAC stands behind which address
+// (from DHCP events, else the kernel's neighbour table, read at most once
+// per second), so that TFTP and HTTP requests can be tied to a machine;
+// DefaultInterface picks the interface to serve when none is named; and
+// Nameservers reads the resolvers a network client can use too.
 //
 // The server decodes with github.com/insomniacslk/dhcp but owns its sockets:
 // one per port, bound to the interface (SO_BINDTODEVICE), so the arrival
@@ -27,7 +40,9 @@
 //
 // Listen opens the sockets and Serve answers on them, as net.Listen and
 // http.Server.Serve do: a program calls Listen before it announces that it
-// serves, so a port already taken is reported first. Serve alone still
+// serves, so a port already taken is reported first, with the likely reason
+// (a port below 1024 without root or CAP_NET_BIND_SERVICE, another DHCP
+// server holding it); errors.Is still finds the cause. Serve alone still
 // listens itself.
 //
 // Safety: a second server on the same interface and port in the same network
@@ -55,5 +70,6 @@
 // only, grants no new lease, and resumes by itself when the store returns.
 //
 // Every message handled is reported to Config.OnEvent, which is how callers
-// show progress per machine and learn which MAC holds which address.
+// show progress per machine and learn which MAC holds which address
+// (Bindings.Observe can be OnEvent directly).
 package dhcpsrv

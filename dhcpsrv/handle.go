@@ -88,7 +88,13 @@ func (s *Server) prepare(ctx context.Context, req *dhcpv4.DHCPv4, port int, src 
 	if err != nil {
 		return nil, err
 	}
-	ev := Event{MAC: c.MAC, IP: c.ClientIP, Arch: c.Arch, Client: c}
+	// Requests to the PXE boot-server port (4011) only ever get boot
+	// information, in both modes: the address comes from elsewhere.
+	proxy := port == s.cfg.ProxyPort || s.cfg.Mode == ModeProxy
+	// Client.Proxy is about where the client's address came from: in full
+	// mode a port-4011 request follows our own ACK, whose siaddr GRUB reads.
+	c.Proxy = s.cfg.Mode == ModeProxy
+	ev := Event{IP: c.ClientIP, Client: c}
 	switch c.Type {
 	case dhcpv4.MessageTypeDiscover:
 		ev.Type = EventDiscover
@@ -108,9 +114,7 @@ func (s *Server) prepare(ctx context.Context, req *dhcpv4.DHCPv4, port int, src 
 	}
 	s.emit(ev)
 
-	// Requests to the PXE boot-server port (4011) only ever get boot
-	// information, in both modes.
-	if port == s.cfg.ProxyPort || s.cfg.Mode == ModeProxy {
+	if proxy {
 		return s.handleProxy(req, c, port, src)
 	}
 	switch c.Type {
@@ -148,7 +152,7 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, c Client, port int, src netip.A
 	default:
 		return nil, nil
 	}
-	ans, err := s.boot(c)
+	ans, err := s.boot.Decide(c)
 	if err != nil {
 		return nil, fmt.Errorf("boot decision for %v (arch %v): %w", c.MAC, c.Arch, err)
 	}
@@ -258,7 +262,7 @@ func (s *Server) finish(r *dhcpv4.DHCPv4, c Client, dst netip.AddrPort, file str
 	if len(b) > limit {
 		return nil, fmt.Errorf("%w: %d > %d bytes", ErrReplyTooLarge, len(b), limit)
 	}
-	ev := Event{MAC: c.MAC, Arch: c.Arch, BootFile: file, Client: c, IP: addrOf(r.YourIPAddr)}
+	ev := Event{BootFile: file, Client: c, IP: addrOf(r.YourIPAddr)}
 	if !ev.IP.IsValid() {
 		ev.IP = c.ClientIP
 	}
@@ -391,7 +395,7 @@ func (s *Server) withBoot(r *dhcpv4.DHCPv4, c Client) string {
 	if !c.Booting() {
 		return ""
 	}
-	ans, err := s.boot(c)
+	ans, err := s.boot.Decide(c)
 	if err == nil {
 		err = s.addBoot(r, c, ans)
 	}

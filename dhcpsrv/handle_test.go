@@ -34,8 +34,8 @@ func newTestServer(t testing.TB, cfg Config) *Server {
 	if cfg.Mode == ModeFull && !cfg.Subnet.Prefix.IsValid() {
 		cfg.Subnet = testSubnet()
 	}
-	if cfg.HTTPBase == "" {
-		cfg.HTTPBase = "http://10.77.0.1:8080"
+	if cfg.Boot == nil {
+		cfg.Boot = &BootTable{HTTPBase: "http://10.77.0.1:8080"}
 	}
 	s, err := New(cfg)
 	require.NoError(t, err)
@@ -100,7 +100,7 @@ func TestProxyRecordedClients(t *testing.T) {
 	var mu sync.Mutex
 	s := newTestServer(t, Config{Mode: ModeProxy, OnEvent: func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() }})
 	want := map[string]struct{ file, vc string }{
-		"ovmf-pxe":       {"grubx64.efi", "PXEClient"},
+		"ovmf-pxe":       {"ipxe/snponly.efi", "PXEClient"}, // GRUB would not find its server
 		"ovmf-http":      {"http://10.77.0.1:8080/ipxe/snponly.efi", "HTTPClient"},
 		"ipxe-efi":       {"http://10.77.0.1:8080/boot.ipxe", "PXEClient"},
 		"ipxe-bios":      {"http://10.77.0.1:8080/boot.ipxe", "PXEClient"},
@@ -149,6 +149,7 @@ func TestProxyRecordedClients(t *testing.T) {
 	defer mu.Unlock()
 	var types []string
 	for _, e := range events {
+		assert.True(t, e.Client.Proxy, "a proxy hands out no address")
 		if e.Client.MAC.String() == "52:54:00:12:34:56" {
 			types = append(types, string(e.Type))
 		}
@@ -315,21 +316,21 @@ func TestPoolExhaustedAndProbe(t *testing.T) {
 
 func TestReplyLimits(t *testing.T) {
 	long := "http://10.77.0.1/" + strings.Repeat("a", 120)
-	s := newTestServer(t, Config{Boot: func(Client) (BootAnswer, error) { return BootAnswer{File: long}, nil }})
+	s := newTestServer(t, Config{Boot: BootFunc(func(Client) (BootAnswer, error) { return BootAnswer{File: long}, nil })})
 	_, err := s.handle(context.Background(), buildDiscover(t, recordedClients[0]), 67, zeroSrc)
 	assert.ErrorIs(t, err, ErrBootFileTooLong)
 
-	s = newTestServer(t, Config{Boot: func(Client) (BootAnswer, error) {
+	s = newTestServer(t, Config{Boot: BootFunc(func(Client) (BootAnswer, error) {
 		return BootAnswer{File: "x.efi", ServerName: strings.Repeat("n", 250)}, nil
-	}})
+	})})
 	req := buildDiscover(t, recordedClients[0])
 	delete(req.Options, optMaxMsgSize)
 	req.Options[optClientGUID] = nil
 	_, err = s.handle(context.Background(), req, 67, zeroSrc)
 	require.NoError(t, err, "fits in 548")
-	s = newTestServer(t, Config{Boot: func(Client) (BootAnswer, error) {
+	s = newTestServer(t, Config{Boot: BootFunc(func(Client) (BootAnswer, error) {
 		return BootAnswer{File: strings.Repeat("f", 127), ServerName: strings.Repeat("n", 255)}, nil
-	}})
+	})})
 	req.Options[optClientGUID] = make([]byte, 200)
 	_, err = s.handle(context.Background(), req, 67, zeroSrc)
 	assert.ErrorIs(t, err, ErrReplyTooLarge)
@@ -379,14 +380,13 @@ func TestRateLimiter(t *testing.T) {
 	assert.True(t, r.allow("a", now.Add(time.Second)))
 }
 
-func TestParseModeAndPool(t *testing.T) {
-	for in, want := range map[string]Mode{"": ModeProxy, "proxy": ModeProxy, "FULL": ModeFull, "off": ModeOff} {
-		m, err := ParseMode(in)
-		require.NoError(t, err)
-		assert.Equal(t, want, m)
+func TestModeAndPool(t *testing.T) {
+	for _, m := range []Mode{"", ModeProxy, ModeFull, ModeOff} {
+		_, err := New(Config{Mode: m, Interface: "test0", ServerIP: testServerIP, Subnet: testSubnet()})
+		require.NoError(t, err, "mode %q", m)
 	}
-	_, err := ParseMode("auto")
-	assert.Error(t, err)
+	_, err := New(Config{Mode: "auto", Interface: "test0", ServerIP: testServerIP})
+	require.ErrorContains(t, err, `Config.Mode "auto"`)
 	f, l, err := ParsePool("10.77.0.100-10.77.0.199")
 	require.NoError(t, err)
 	assert.Equal(t, "10.77.0.100", f.String())
@@ -453,4 +453,39 @@ func TestProxyIgnoresRequestOnPort67(t *testing.T) {
 	req := asRequest(buildDiscover(t, recordedClients[3]), testServerIP, netip.MustParseAddr("10.77.0.191"))
 	out, _ := exchange(t, s, req, 67, zeroSrc)
 	assert.Nil(t, out, "the address server on the same host answers this one")
+}
+
+// Client.Proxy tells a BootPolicy whether another server gives the
+// address: yes in proxy mode; in full mode no, on port 67 and on port 4011
+// alike (UEFI firmware asks 4011 after our own ACK, whose siaddr GRUB
+// reads: it must keep shim and GRUB, not be sent to iPXE).
+func TestClientProxyFlag(t *testing.T) {
+	var seen []bool
+	var mu sync.Mutex
+	policy := BootFunc(func(c Client) (BootAnswer, error) {
+		mu.Lock()
+		seen = append(seen, c.Proxy)
+		mu.Unlock()
+		return (&BootTable{}).Decide(c)
+	})
+	req := buildDiscover(t, recordedClients[0]) // OVMF x86-64 PXE
+	creq := asRequest(req, netip.Addr{}, netip.Addr{})
+	creq.ClientIPAddr = net.IPv4(10, 77, 0, 150).To4()
+	src := netip.MustParseAddrPort("10.77.0.150:68")
+
+	full := newTestServer(t, Config{Mode: ModeFull, Boot: policy})
+	offer, _ := exchange(t, full, req, 67, zeroSrc)
+	require.NotNil(t, offer)
+	assert.Equal(t, "grubx64.efi", offer.BootFileName, "full mode: our ACK names the TFTP server")
+	ack, _ := exchange(t, full, creq, 4011, src)
+	require.NotNil(t, ack)
+	assert.Equal(t, "grubx64.efi", ack.BootFileName, "port 4011 in full mode: the address is ours")
+
+	proxy := newTestServer(t, Config{Mode: ModeProxy, Boot: policy})
+	offer, _ = exchange(t, proxy, req, 67, zeroSrc)
+	require.NotNil(t, offer)
+	assert.Equal(t, "ipxe/snponly.efi", offer.BootFileName)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []bool{false, false, true}, seen)
 }

@@ -238,14 +238,14 @@ func TestLongTextIsCut(t *testing.T) {
 	var buf bytes.Buffer
 	long := strings.Repeat("A", 20000)
 	s := newTestServer(t, Config{Logger: slog.New(slog.NewTextHandler(&buf, nil)),
-		Boot: func(Client) (BootAnswer, error) { return BootAnswer{}, errors.New(long) }})
+		Boot: BootFunc(func(Client) (BootAnswer, error) { return BootAnswer{}, errors.New(long) })})
 	s.serveOne(t.Context(), &countingConn{}, 67, zeroSrc, buildDiscover(t, recordedClients[0]), true)
 	s.problems.flush(s.now())
 	require.NotEmpty(t, buf.String())
 	assert.Less(t, buf.Len(), 1000, buf.String())
 	assert.Contains(t, buf.String(), "(20")
 
-	s = newTestServer(t, Config{Boot: func(Client) (BootAnswer, error) { return BootAnswer{File: long}, nil }})
+	s = newTestServer(t, Config{Boot: BootFunc(func(Client) (BootAnswer, error) { return BootAnswer{File: long}, nil })})
 	_, err := s.handle(t.Context(), buildDiscover(t, recordedClients[0]), 67, zeroSrc)
 	require.ErrorIs(t, err, ErrBootFileTooLong)
 	assert.Less(t, len(err.Error()), 400)

@@ -147,7 +147,7 @@ func TestNetnsFullUdhcpcAndPXE(t *testing.T) {
 	requireRoot(t, "udhcpc")
 	n := newTestNet(t)
 	events := make(chan Event, 64)
-	s := startServer(t, n, Config{Mode: ModeFull, HTTPBase: "http://10.231.0.1:8080", LeaseFile: filepath.Join(t.TempDir(), "leases"),
+	s := startServer(t, n, Config{Mode: ModeFull, Boot: &BootTable{HTTPBase: "http://10.231.0.1:8080"}, LeaseFile: filepath.Join(t.TempDir(), "leases"),
 		OnEvent: func(e Event) {
 			select {
 			case events <- e:
@@ -214,7 +214,7 @@ func pxeMods(t *testing.T, rc recordedClient) []dhcpv4.Modifier {
 func TestNetnsProxy(t *testing.T) {
 	requireRoot(t, "udhcpc")
 	n := newTestNet(t)
-	startServer(t, n, Config{Mode: ModeProxy, HTTPBase: "http://10.231.0.1:8080"})
+	startServer(t, n, Config{Mode: ModeProxy, Boot: &BootTable{HTTPBase: "http://10.231.0.1:8080"}})
 
 	var c *nclient4.Client
 	require.NoError(t, inNetns(t, n.cliNS, func() error {
@@ -243,7 +243,8 @@ func TestNetnsICMPProbe(t *testing.T) {
 	requireRoot(t)
 	n := newTestNet(t)
 	run(t, "ip", "-n", n.cliNS, "addr", "add", "10.231.0.150/24", "dev", n.cliIf)
-	probe := ICMPProbe(300 * time.Millisecond)
+	// Generous: the first echo waits for ARP, and CI machines are loaded.
+	probe := ICMPProbe(2 * time.Second)
 	var used, free bool
 	require.NoError(t, inNetns(t, n.srvNS, func() error {
 		var err error
@@ -324,7 +325,7 @@ func TestNetnsMalformedAndShutdown(t *testing.T) {
 	ack, err := dhcpv4.FromBytes(buf[:k])
 	require.NoError(t, err)
 	assert.Equal(t, dhcpv4.MessageTypeAck, ack.MessageType())
-	assert.Equal(t, "grubx64.efi", ack.BootFileName)
+	assert.Equal(t, "ipxe/snponly.efi", ack.BootFileName, "proxy: UEFI PXE chainloads iPXE")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -370,7 +371,7 @@ func TestNetnsProxyBesideDHCPServer(t *testing.T) {
 	defer cancel()
 	offer, err := c.DiscoverOffer(ctx, pxeMods(t, recordedClients[0])...)
 	require.NoError(t, err)
-	assert.Equal(t, "grubx64.efi", offer.BootFileName)
+	assert.Equal(t, "ipxe/snponly.efi", offer.BootFileName, "proxy: UEFI PXE chainloads iPXE")
 	require.NoError(t, other.SetReadDeadline(time.Now().Add(2*time.Second)))
 	buf := make([]byte, 1500)
 	_, _, err = other.ReadFromUDP(buf)
@@ -516,7 +517,7 @@ func TestNetnsListen(t *testing.T) {
 	}
 	offer, err := discoverPXE()
 	require.NoError(t, err, "Serve after Listen answers")
-	assert.Equal(t, "grubx64.efi", offer.BootFileName)
+	assert.Equal(t, "ipxe/snponly.efi", offer.BootFileName, "proxy: UEFI PXE chainloads iPXE")
 	assert.Error(t, s1.Serve(context.Background()), "Serve twice")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -539,7 +540,7 @@ func TestNetnsListen(t *testing.T) {
 	go func() { done3 <- inNetns(t, n.srvNS, func() error { return s3.Serve(context.Background()) }) }()
 	offer, err = discoverPXE()
 	require.NoError(t, err, "Serve without Listen answers")
-	assert.Equal(t, "grubx64.efi", offer.BootFileName)
+	assert.Equal(t, "ipxe/snponly.efi", offer.BootFileName, "proxy: UEFI PXE chainloads iPXE")
 	s4, err := New(Config{Interface: n.srvIf, Mode: ModeProxy, ServerIP: netipAddr("10.231.0.1")})
 	require.NoError(t, err)
 	err = inNetns(t, n.srvNS, func() error { return s4.Serve(context.Background()) })

@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -33,17 +32,6 @@ const (
 	// ModeOff runs nothing; Serve waits for shutdown.
 	ModeOff Mode = "off"
 )
-
-// ParseMode parses the -dhcp flag value.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(strings.ToLower(strings.TrimSpace(s))); m {
-	case "", ModeProxy:
-		return ModeProxy, nil
-	case ModeFull, ModeOff:
-		return m, nil
-	}
-	return "", fmt.Errorf("dhcpsrv: mode %q: want proxy, full or off", s)
-}
 
 // Sentinel errors.
 var (
@@ -77,11 +65,10 @@ const (
 
 // Event reports one message received from or sent to a client, for
 // progress displays and for mapping client addresses to MACs.
+// The client's MAC and architecture are in Client.
 type Event struct {
 	Type     EventType
-	MAC      net.HardwareAddr
 	IP       netip.Addr // yiaddr of an OFFER/ACK, else the client's address; may be zero
-	Arch     Arch       // as classified; meaningful only when Client.ArchSent
 	BootFile string     // boot file sent (replies) or to be sent; may be empty
 	Client   Client
 }
@@ -102,14 +89,11 @@ type Config struct {
 	// the first IPv4 address of Interface.
 	ServerIP netip.Addr
 
-	// Boot decides boot files. Default: a BootTable with ServerIP,
-	// HTTPBase and BootFiles below.
-	Boot BootFunc
-	// HTTPBase is used by the default BootTable (iPXE script, HTTP boot).
-	HTTPBase string
-	// BootFiles is the TFTP root, used by the default BootTable to see
-	// whether shimx64.efi exists.
-	BootFiles fs.FS
+	// Boot decides the boot answers. Default: &BootTable{} (the server's
+	// own address as TFTP server, no HTTP boot, iPXE scripts over TFTP).
+	// The server fills nothing into it: a BootTable whose ServerIP is zero
+	// names the server itself, as a zero BootAnswer.ServerIP does.
+	Boot BootPolicy
 
 	// Subnet is the address plan of full mode (see SubnetFromInterface).
 	Subnet Subnet
@@ -161,7 +145,7 @@ type Config struct {
 type Server struct {
 	cfg   Config
 	log   *slog.Logger
-	boot  BootFunc
+	boot  BootPolicy
 	pool  *pool
 	store LeaseStore
 	owned bool // store opened by us
@@ -170,6 +154,9 @@ type Server struct {
 	// problems summarises requests without a normal answer; never one
 	// log line per packet.
 	problems *problemLog
+	// bootMayBlock: Boot is not a *BootTable and may look things up
+	// anywhere.
+	bootMayBlock bool
 
 	// Option values every reply carries, encoded once.
 	serverID           []byte
@@ -188,9 +175,13 @@ type Server struct {
 // New validates cfg and returns a Server; in full mode it opens the lease
 // store and loads the leases.
 func New(cfg Config) (*Server, error) {
-	mode, err := ParseMode(string(cfg.Mode))
-	if err != nil {
-		return nil, err
+	mode := cfg.Mode
+	switch mode {
+	case "":
+		mode = ModeProxy
+	case ModeProxy, ModeFull, ModeOff:
+	default:
+		return nil, fmt.Errorf("dhcpsrv: Config.Mode %q: want %q, %q or %q", capText(string(mode), maxLogText), ModeProxy, ModeFull, ModeOff)
 	}
 	cfg.Mode = mode
 	s := &Server{cfg: cfg, log: cfg.Logger, now: time.Now, shutdown: make(chan struct{})}
@@ -225,9 +216,12 @@ func (s *Server) setDefaults() error {
 	s.serverID = c.ServerIP.AsSlice()
 	s.boot = c.Boot
 	if s.boot == nil {
-		t := &BootTable{ServerIP: c.ServerIP, HTTPBase: c.HTTPBase, Files: c.BootFiles}
-		s.boot = t.Decide
+		s.boot = &BootTable{}
 	}
+	// A BootTable only looks at its fields and Files; anything else may
+	// wait on a database or the network.
+	_, table := s.boot.(*BootTable)
+	s.bootMayBlock = !table
 	if c.Workers <= 0 {
 		c.Workers = 128
 	}
@@ -491,7 +485,7 @@ func (s *Server) receive(ctx context.Context, c packetWriter, port int, src neti
 // the CPU: a conflict probe, a lease store without asynchronous writes, or
 // a caller-supplied boot decision (which may look things up anywhere).
 func (s *Server) mayBlock(req *dhcpv4.DHCPv4, port int) bool {
-	if s.cfg.Boot != nil {
+	if s.bootMayBlock {
 		if _, ok := req.Options[optVendorClass]; ok {
 			return true
 		}
@@ -548,7 +542,7 @@ func instanceLock(iface string, port int) (net.Conn, error) {
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: name, Net: "unixgram"})
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("%w (%s port %d)", ErrAlreadyServing, iface, port)
+			return nil, fmt.Errorf("%w (%s port %d): a second pxekit in this network namespace holds the port", ErrAlreadyServing, iface, port)
 		}
 		return nil, fmt.Errorf("dhcpsrv: instance lock: %w", err)
 	}
@@ -581,16 +575,25 @@ func listenUDP(iface string, port int, reuse bool) (*net.UDPConn, error) {
 	}}
 	pc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", port))
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			hint := ""
-			if reuse {
-				hint = " (a DHCP server sharing this host must allow port sharing, e.g. dnsmasq --bind-interfaces)"
-			}
-			return nil, fmt.Errorf("%w: port %d on %s is held by another program%s: %v", ErrAlreadyServing, port, iface, hint, err)
-		}
-		return nil, fmt.Errorf("dhcpsrv: listen on %s port %d: %w", iface, port, err)
+		return nil, listenError(iface, port, reuse, err)
 	}
 	return pc.(*net.UDPConn), nil
+}
+
+// listenError says why a DHCP port could not be opened and what to do,
+// keeping err for errors.Is.
+func listenError(iface string, port int, reuse bool, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		hint := ""
+		if reuse {
+			hint = "; a DHCP server sharing this host must allow port sharing (dnsmasq --bind-interfaces)"
+		}
+		return fmt.Errorf("%w: %s port %d: another DHCP server (dnsmasq, dhcpd, a second pxekit?) holds the port%s: %w", ErrAlreadyServing, iface, port, hint, err)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("dhcpsrv: listen on %s port %d: %w: ports 67 and 4011 need root or CAP_NET_BIND_SERVICE (and binding to an interface CAP_NET_RAW on older kernels)", iface, port, err)
+	}
+	return fmt.Errorf("dhcpsrv: listen on %s port %d: %w", iface, port, err)
 }
 
 func (s *Server) closeConns() {
@@ -684,11 +687,11 @@ func (s *Server) send(conn packetWriter, out *reply) {
 		return
 	}
 	if _, err := conn.WriteToUDPAddrPort(out.bytes, out.dst); err != nil {
-		s.problems.add(s.now(), reasonSendFailed, out.ev.MAC.String()+" to "+out.dst.String(), err)
+		s.problems.add(s.now(), reasonSendFailed, out.ev.Client.MAC.String()+" to "+out.dst.String(), err)
 		return
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
-		s.log.Debug("dhcp sent", "type", out.ev.Type, macAttr(out.ev.MAC), "ip", out.ev.IP, "dst", out.dst, "file", out.ev.BootFile)
+		s.log.Debug("dhcp sent", "type", out.ev.Type, macAttr(out.ev.Client.MAC), "ip", out.ev.IP, "dst", out.dst, "file", out.ev.BootFile)
 	}
 	s.emit(out.ev)
 }

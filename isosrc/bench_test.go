@@ -10,7 +10,7 @@ func BenchmarkOpenDetect(b *testing.B) {
 	p := richISO(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		img, err := Open(p)
+		img, err := Open(p, Limits{})
 		if err != nil {
 			b.Fatal(err)
 		}

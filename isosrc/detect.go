@@ -64,8 +64,11 @@ const (
 // Distro is what Detect learns about an installation image. Paths are
 // fs.FS paths in the image (no leading slash) unless a field says
 // otherwise. The JSON form is what examples/isoinfo prints.
+//
+// isosrc does not change a Distro it has returned (WithNetboot returns a
+// changed copy), so one can be shared by goroutines that only read it.
 type Distro struct {
-	Family  string `json:"family"`            // "anaconda", "subiquity" or "debian-installer" (osid.Family)
+	Family  Family `json:"family"`            // FamilyAnaconda, FamilySubiquity or FamilyDebianInstaller
 	Distro  string `json:"distro"`            // distribution key: "rocky", "ubuntu", "debian", ...
 	Name    string `json:"name"`              // "Rocky Linux", "Ubuntu Server"
 	Version string `json:"version"`           // as the image writes it: "9.0", "22.03-LTS", "V10", "22.04.4", "12.2.0"
@@ -84,7 +87,7 @@ type Distro struct {
 	Kernel string `json:"kernel"`
 	Initrd string `json:"initrd"`
 	// NetbootKernel and NetbootInitrd are paths in the companion netboot
-	// source given to UseNetboot (Debian), served instead of Kernel/Initrd.
+	// source given to WithNetboot (Debian), served instead of Kernel/Initrd.
 	NetbootKernel string `json:"netboot_kernel,omitempty"`
 	NetbootInitrd string `json:"netboot_initrd,omitempty"`
 
@@ -233,7 +236,7 @@ func DetectAs(fsys fs.FS, id string) (*Distro, error) {
 		return nil, fmt.Errorf("isosrc: unknown OS identifier %q (known: %s)", id, strings.Join(osid.IDs(), ", "))
 	}
 	d := &Distro{
-		Family: string(in.Family), Distro: in.Distro, Name: in.Name, Version: in.Version,
+		Family: in.Family, Distro: in.Distro, Name: in.Name, Version: in.Version,
 		Codename: in.Codename, OSID: in.ID, OSIDMatch: "given", RepoRoot: ".",
 		Warnings: []string{"identity given by the caller (" + in.ID + "), not detected"}, Sources: []string{},
 	}
@@ -366,7 +369,7 @@ func distroKey(names ...string) (key, name string) {
 }
 
 func detectAnaconda(fsys fs.FS, d *Distro) error {
-	d.Family = string(osid.Anaconda)
+	d.Family = FamilyAnaconda
 	d.AnswerFile, d.BootArgs = AnswerKickstart, BootArgsAnaconda
 	var ti ini
 	if s, err := readSmall(fsys, ".treeinfo"); err == nil {
@@ -505,7 +508,7 @@ func releaseFile(fsys fs.FS, d *Distro) map[string]string {
 }
 
 func detectUbuntu(fsys fs.FS, d *Distro) error {
-	d.Family = string(osid.Subiquity)
+	d.Family = FamilySubiquity
 	d.Distro, d.Name = "ubuntu", "Ubuntu Server"
 	d.AnswerFile, d.BootArgs = AnswerAutoinstall, BootArgsCasper
 	if s, err := readSmall(fsys, ".disk/info"); err == nil {
@@ -544,10 +547,10 @@ func detectUbuntu(fsys fs.FS, d *Distro) error {
 
 // ---------- Debian ----------
 
-const debianCDInitrd = "the initrd on a Debian ISO is a CD-ROM initrd and cannot install over the network: give a netboot source (Debian's netboot.tar.gz or its unpacked directory, same release) with OpenNetboot and Distro.UseNetboot"
+const debianCDInitrd = "the initrd on a Debian ISO is a CD-ROM initrd and cannot install over the network: give a netboot source (Debian's netboot.tar.gz or its unpacked directory, same release) with OpenNetboot and Distro.WithNetboot"
 
 func detectDebian(fsys fs.FS, d *Distro) error {
-	d.Family = string(osid.DebianDI)
+	d.Family = FamilyDebianInstaller
 	d.Distro, d.Name = "debian", "Debian GNU/Linux"
 	d.AnswerFile, d.BootArgs = AnswerPreseed, BootArgsDebianInstaller
 	if s, err := readSmall(fsys, ".disk/info"); err == nil {
@@ -592,26 +595,81 @@ func debArch(a string) string {
 	return strings.ToLower(a)
 }
 
-// UseNetboot points d at the kernel and initrd of a Debian netboot source
-// (see OpenNetboot), which can install over the network where the ISO's
-// CD initrd cannot. The ISO stays the package source.
-func (d *Distro) UseNetboot(nb fs.FS) error {
+// WithNetboot returns a copy of d that boots the kernel and initrd of a
+// Debian netboot source (see OpenNetboot), which can install over the
+// network where the ISO's CD initrd cannot; the ISO stays the package
+// source. d itself is not modified, so one detected Distro can be shared.
+// The error names the paths the source lacks; a source of another release
+// than d's is accepted with a warning in the copy's Warnings.
+func (d *Distro) WithNetboot(nb fs.FS) (*Distro, error) {
+	if nb == nil {
+		return nil, errors.New("isosrc: no netboot source")
+	}
 	arch := debArch(d.Arch)
 	base := "debian-installer/" + arch
 	k, i := path.Join(base, "linux"), path.Join(base, "initrd.gz")
 	if !isFile(nb, k) || !isFile(nb, i) {
-		return fmt.Errorf("isosrc: netboot source has no %s and %s", k, i)
+		return nil, fmt.Errorf("isosrc: netboot source has no %s and %s", k, i)
 	}
-	d.NetbootKernel, d.NetbootInitrd = k, i
+	c := d.clone()
+	c.NetbootKernel, c.NetbootInitrd = k, i
 	if isFile(nb, "pxelinux.0") {
-		d.Pxelinux = "pxelinux.0"
+		c.Pxelinux = "pxelinux.0"
 	}
-	d.Warnings = slices.DeleteFunc(d.Warnings, func(w string) bool { return w == debianCDInitrd })
-	if s, err := readSmall(nb, "version.info"); err == nil && d.Codename != "" &&
-		!strings.Contains(strings.ToLower(s), strings.ToLower(d.Codename)) {
-		d.Warnings = append(d.Warnings, "netboot source is not for "+d.Codename+" ("+strings.TrimSpace(strings.SplitN(s, "\n", 2)[0])+"): the installer will not match the ISO's packages")
+	c.Warnings = slices.DeleteFunc(c.Warnings, func(w string) bool { return w == debianCDInitrd })
+	if s, err := readSmall(nb, "version.info"); err == nil && c.Codename != "" &&
+		!strings.Contains(strings.ToLower(s), strings.ToLower(c.Codename)) {
+		c.Warnings = append(c.Warnings, "netboot source is not for "+c.Codename+" ("+strings.TrimSpace(strings.SplitN(s, "\n", 2)[0])+"): the installer will not match the ISO's packages")
 	}
-	return nil
+	return c, nil
+}
+
+// clone copies d, slices included, so that the copy can be changed.
+func (d *Distro) clone() *Distro {
+	c := *d
+	c.Repos = slices.Clone(d.Repos)
+	c.Warnings = slices.Clone(d.Warnings)
+	c.Sources = slices.Clone(d.Sources)
+	return &c
+}
+
+// debianNetbootArches are the architectures NetbootDistro looks for, the
+// one bootmenu's default paths name first.
+var debianNetbootArches = []string{"amd64", "arm64"}
+
+// NetbootDistro describes a Debian netboot tree given without an ISO (an
+// unpacked netboot.tar.gz, or the directory of a
+// debian-installer-12-netboot-ARCH package), so that menus boot the kernel
+// of the architecture the tree holds: the arm64 tree has
+// debian-installer/arm64/, not the amd64 path bootmenu names by default.
+// The Distro has osID's identity, the Arch found ("amd64" first, then
+// "arm64") and the netboot kernel and initrd paths; Kernel and Initrd stay
+// empty, as there is no ISO. It is an error when osID is not a release of
+// FamilyDebianInstaller or when the tree holds no installer it knows.
+func NetbootDistro(osID string, nb fs.FS) (*Distro, error) {
+	in, ok := osid.Lookup(osID)
+	if !ok {
+		return nil, fmt.Errorf("isosrc: unknown OS identifier %q (known: %s)", osID, strings.Join(osid.IDs(), ", "))
+	}
+	if in.Family != FamilyDebianInstaller {
+		return nil, fmt.Errorf("isosrc: %s uses the %s installer, which boots from its ISO: a netboot tree is for %s releases", in.ID, in.Family, FamilyDebianInstaller)
+	}
+	if nb == nil {
+		return nil, fmt.Errorf("isosrc: %s: no netboot source", in.ID)
+	}
+	for _, arch := range debianNetbootArches {
+		d := &Distro{
+			Family: in.Family, Distro: in.Distro, Name: in.Name, Version: in.Version,
+			Arch: arch, Codename: in.Codename, OSID: in.ID, OSIDMatch: "given", RepoRoot: ".",
+			AnswerFile: AnswerPreseed, BootArgs: BootArgsDebianInstaller,
+			Warnings: []string{}, Sources: []string{},
+		}
+		if nd, err := d.WithNetboot(nb); err == nil {
+			return nd, nil
+		}
+	}
+	return nil, fmt.Errorf("isosrc: the netboot tree for %s holds no installer: no debian-installer/{%s}/linux with initrd.gz",
+		in.ID, strings.Join(debianNetbootArches, ","))
 }
 
 // ---------- matching ----------

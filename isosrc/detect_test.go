@@ -134,7 +134,7 @@ func TestDetectAs(t *testing.T) {
 	d, err := DetectAs(fsys, "alma-8.5")
 	require.NoError(t, err)
 	assert.Equal(t, "alma-8.5", d.OSID)
-	assert.Equal(t, "anaconda", d.Family)
+	assert.Equal(t, FamilyAnaconda, d.Family)
 	assert.Equal(t, "images/pxeboot/vmlinuz", d.Kernel)
 	assert.Equal(t, "images/install.img", d.Stage2)
 	_, err = DetectAs(fsys, "windows-11")
@@ -255,7 +255,8 @@ func TestDebianNetboot(t *testing.T) {
 	}, map[string]string{"pxelinux.0": "debian-installer/amd64/pxelinux.0"})
 	nb, err := OpenNetboot(p)
 	require.NoError(t, err)
-	require.NoError(t, d.UseNetboot(nb))
+	d, err = d.WithNetboot(nb)
+	require.NoError(t, err)
 	assert.Equal(t, "debian-installer/amd64/linux", d.NetbootKernel)
 	assert.Equal(t, "debian-installer/amd64/initrd.gz", d.NetbootInitrd)
 	assert.NotContains(t, d.Warnings, debianCDInitrd)
@@ -266,7 +267,8 @@ func TestDebianNetboot(t *testing.T) {
 	// A netboot source of another release is accepted with a warning.
 	d11, err := Detect(openISO(t, readTxtar(t, "testdata/distros/debian-11-dvd.txtar")))
 	require.NoError(t, err)
-	require.NoError(t, d11.UseNetboot(nb))
+	d11, err = d11.WithNetboot(nb)
+	require.NoError(t, err)
 	assert.Contains(t, strings.Join(d11.Warnings, "\n"), "not for bullseye")
 
 	_, err = OpenNetboot(filepath.Join(t.TempDir(), "missing.tar.gz"))
@@ -275,5 +277,6 @@ func TestDebianNetboot(t *testing.T) {
 	require.NoError(t, os.WriteFile(bad, []byte("\x1f\x8bnot gzip"), 0o644))
 	_, err = OpenNetboot(bad)
 	assert.Error(t, err)
-	require.Error(t, d.UseNetboot(fstest.MapFS{"x": {}}))
+	_, err = d.WithNetboot(fstest.MapFS{"x": {}})
+	require.Error(t, err)
 }

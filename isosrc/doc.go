@@ -1,7 +1,8 @@
 // Package isosrc serves distribution installation ISOs directly — no
 // loop mount, no copy, no root — and tells what installer they hold.
 //
-// Open indexes an image once and returns an *Image, an fs.FS (also
+// Open indexes an image once, within Limits (the zero value gives the
+// defaults), and returns an *Image, an fs.FS (also
 // ReadDirFS, ReadFileFS, StatFS and ReadLinkFS) that passes
 // testing/fstest.TestFS. Its files implement io.ReaderAt and io.Seeker and
 // one Image is safe for any number of concurrent readers, so the same
@@ -39,11 +40,24 @@
 //
 // Detect reads the installer metadata (.treeinfo in productmd and older
 // form, .discinfo, media.repo, .disk/info, dists/*/Release) of any fs.FS
-// and returns a *Distro: installer family, name, version, architecture, the
-// nearest pxekit OS identifier, kernel, initrd, shim, GRUB, stage2,
-// repositories, answer-file dialect, kernel-argument style and warnings.
-// DetectAs overrides detection with a known identifier. Debian ISOs carry
-// a CD-ROM initrd that cannot install over the network; OpenNetboot and
-// Distro.UseNetboot take kernel and initrd from Debian's netboot.tar.gz
-// instead.
+// and returns a *Distro: installer Family, name, version, architecture,
+// the nearest pxekit OS identifier (OS, OSes and LookupOS show the table;
+// answerfile and bootmenu accept the same identifiers), kernel, initrd,
+// shim, GRUB, stage2, repositories, answer-file dialect, kernel-argument
+// style and warnings. DetectAs overrides detection with a known identifier.
+// isosrc does not change a Distro once returned. Distro.Loaders says where the image's own shim and GRUB are
+// (its tree or its El Torito UEFI image) and whether Secure Boot needs that
+// pair rather than the host's.
+//
+// Debian ISOs carry a CD-ROM initrd that cannot install over the network:
+// OpenNetboot opens Debian's netboot.tar.gz or its unpacked directory (the
+// directory confined with os.Root, regular files only, never blocking on a
+// named pipe), Distro.WithNetboot returns a copy that boots its kernel and
+// initrd, and NetbootDistro describes a netboot tree given without an ISO.
+//
+// Media puts one OS's sources in an HTTP namespace below a prefix: the
+// ISO's tree as iso/, the ISO file as image.iso (which Ubuntu's live
+// installer downloads), and the tree holding kernel and initrd as boot/.
+// Media.Handler serves them, content only; Media.RepoURL is the install
+// source the kernel line names for each installer family.
 package isosrc

@@ -375,7 +375,7 @@ func TestLoopingEFIChain(t *testing.T) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		start := time.Now()
-		img, err := Open(p)
+		img, err := Open(p, Limits{})
 		require.NoError(t, err, "the ISO itself is fine")
 		d, derr := Detect(img)
 		_, efiErr := img.EFIFS()

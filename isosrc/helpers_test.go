@@ -135,7 +135,7 @@ func buildISO(t testing.TB, tr tree) string {
 // openISO builds and opens tr, closing the image at test end.
 func openISO(t testing.TB, tr tree) *Image {
 	t.Helper()
-	img, err := Open(buildISO(t, tr))
+	img, err := Open(buildISO(t, tr), Limits{})
 	require.NoError(t, err)
 	t.Cleanup(func() { img.Close() })
 	return img
@@ -199,7 +199,7 @@ func (o *onceTB) TempDir() string {
 
 func openRich(t testing.TB) *Image {
 	t.Helper()
-	img, err := Open(richISO(t))
+	img, err := Open(richISO(t), Limits{})
 	require.NoError(t, err)
 	t.Cleanup(func() { img.Close() })
 	return img

@@ -122,17 +122,13 @@ type Image struct {
 	byOffset map[int64]*located // extent start -> file, for boot images
 }
 
-// Open opens the ISO image file at path read-only and indexes it with the
-// default Limits. It needs no privileges beyond read permission on the
-// file. Only a regular file or a block device (an ISO can be /dev/sr0) is
-// accepted; anything else gives an error wrapping ErrFileType, and opening
-// never blocks, even on a named pipe.
-func Open(path string) (*Image, error) {
-	return OpenWithLimits(path, Limits{})
-}
-
-// OpenWithLimits is Open with the given limits (see OpenReader).
-func OpenWithLimits(path string, lim Limits) (*Image, error) {
+// Open opens the ISO image file at path read-only and indexes it within
+// lim (the zero Limits gives the defaults; see OpenReader). It needs no
+// privileges beyond read permission on the file. Only a regular file or a
+// block device (an ISO can be /dev/sr0) is accepted; anything else gives an
+// error wrapping ErrFileType, and opening never blocks, even on a named
+// pipe.
+func Open(path string, lim Limits) (*Image, error) {
 	f, st, err := openNonblock(path, func(m fs.FileMode) bool { return m.IsRegular() || isBlockDevice(m) }, "a regular file or block device")
 	if err != nil {
 		return nil, err

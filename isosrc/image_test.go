@@ -140,7 +140,7 @@ func TestFSTest(t *testing.T) {
 // everything go-diskfs gets right (non-dot names, no links).
 func TestAgreesWithDiskfs(t *testing.T) {
 	path := richISO(t)
-	img, err := Open(path)
+	img, err := Open(path, Limits{})
 	require.NoError(t, err)
 	defer img.Close()
 	f, err := os.Open(path)
@@ -373,9 +373,9 @@ func TestElTorito(t *testing.T) {
 func TestNotAnISO(t *testing.T) {
 	p := t.TempDir() + "/x.iso"
 	require.NoError(t, os.WriteFile(p, bytes.Repeat([]byte{0}, 64<<10), 0o644))
-	_, err := Open(p)
+	_, err := Open(p, Limits{})
 	assert.ErrorIs(t, err, ErrBadImage)
-	_, err = Open(t.TempDir() + "/missing.iso")
+	_, err = Open(t.TempDir()+"/missing.iso", Limits{})
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 }
 
@@ -398,7 +398,7 @@ func TestRockRidgeRelocation(t *testing.T) {
 	}})
 	iso := dir + "/g.iso"
 	run(t, "genisoimage", "-quiet", "-R", "-o", iso, root)
-	img, err := Open(iso)
+	img, err := Open(iso, Limits{})
 	require.NoError(t, err)
 	defer img.Close()
 	for p, want := range map[string]string{

@@ -9,8 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
+	"syscall"
 	"testing/fstest"
 	"time"
 )
@@ -22,21 +22,36 @@ const (
 	maxNetbootEntries = 10_000
 )
 
-// OpenNetboot opens a companion netboot source for Debian images: either a
+// OpenNetboot opens a companion netboot source for Debian: either a
 // directory (an unpacked netboot.tar.gz, or /usr/lib/debian-installer/
 // images/12/amd64/text from the debian-installer-12-netboot-amd64 package)
 // or the netboot.tar.gz file itself, which is unpacked into memory once.
-// Pass the result to Distro.UseNetboot and serve kernel and initrd from it.
-// Any other kind of path (a named pipe, a device) gives an error wrapping
-// ErrFileType, without blocking; so does opening such a file inside the
-// directory.
+// Pass the result to Distro.WithNetboot or NetbootDistro and serve kernel
+// and initrd from it.
+//
+// A directory is served the way a TFTP server confined to it would: names
+// are resolved inside it with os.Root, so neither ".." nor a symbolic link
+// leads out (links that stay inside work), and only regular files can be
+// opened or stat'ed. A directory, FIFO, socket or device inside gives an
+// error matching both ErrFileType and fs.ErrNotExist, so the tree cannot be
+// listed (HTTP servers answer 404), and opening never blocks on a named
+// pipe. The files it opens are *os.File, which net/http sends with
+// sendfile(2). The directory stays open until the result is closed.
+//
+// The result always implements io.Closer; closing an unpacked tarball only
+// drops it. Any other kind of path (a named pipe, a device) gives an error
+// wrapping ErrFileType, without blocking.
 func OpenNetboot(p string) (fs.FS, error) {
 	st, err := os.Stat(p)
 	if err != nil {
 		return nil, err
 	}
 	if st.IsDir() {
-		return netbootDir{dir: p, fsys: os.DirFS(p)}, nil
+		root, err := os.OpenRoot(p)
+		if err != nil {
+			return nil, err
+		}
+		return &netbootDir{root: root}, nil
 	}
 	f, _, err := openNonblock(p, fs.FileMode.IsRegular, "a directory or a regular file")
 	if err != nil {
@@ -47,12 +62,20 @@ func OpenNetboot(p string) (fs.FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("isosrc: %s: %w", p, err)
 	}
-	return fsys, nil
+	return netbootTar{fsys}, nil
 }
+
+// netbootTar is an unpacked netboot tarball; Close makes it an io.Closer
+// like a netboot directory, so callers close whatever OpenNetboot returned.
+type netbootTar struct{ fstest.MapFS }
+
+// Close does nothing: the tree is in memory and freed with the last
+// reference.
+func (netbootTar) Close() error { return nil }
 
 // readNetbootTar unpacks a gzip-compressed tar (plain tar also accepted)
 // into an in-memory file system, keeping symlinks.
-func readNetbootTar(r io.Reader) (fs.FS, error) {
+func readNetbootTar(r io.Reader) (fstest.MapFS, error) {
 	br := &peekReader{r: r}
 	var src io.Reader = br
 	if hdr, _ := br.peek(2); len(hdr) == 2 && hdr[0] == 0x1f && hdr[1] == 0x8b {
@@ -135,41 +158,87 @@ func (p *peekReader) Read(b []byte) (int, error) {
 	return p.r.Read(b)
 }
 
-// netbootDir is os.DirFS(dir) except that opening never blocks: only
-// regular files and directories are opened, with O_NONBLOCK, so that a
-// named pipe in the tree cannot hang a server that reads it.
+// netbootDir is a netboot directory opened by OpenNetboot: regular files
+// only, confined to the directory by an os.Root.
 type netbootDir struct {
-	dir  string
-	fsys fs.FS // os.DirFS(dir), for the calls that open nothing
+	root *os.Root
 }
 
 var (
-	_ fs.StatFS     = netbootDir{}
-	_ fs.ReadLinkFS = netbootDir{}
+	_ fs.StatFS = (*netbootDir)(nil)
+	_ io.Closer = (*netbootDir)(nil)
 )
 
-// Open opens a regular file or a directory of the tree.
-func (d netbootDir) Open(name string) (fs.File, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
-	}
-	f, _, err := openNonblock(filepath.Join(d.dir, filepath.FromSlash(name)),
-		func(m fs.FileMode) bool { return m.IsRegular() || m.IsDir() }, "a regular file or directory")
-	if err != nil {
+// Open opens a regular file of the tree. The name is stat'ed first, so that
+// nothing else is even opened (opening a device can have side effects),
+// then opened with O_NONBLOCK, so that a FIFO swapped in meanwhile cannot
+// block, and the opened file is checked again. O_NONBLOCK does not change
+// reads of regular files.
+func (d *netbootDir) Open(name string) (fs.File, error) {
+	if _, err := d.Stat(name); err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
-			pe.Path = name // the fs.FS name, as os.DirFS reports it
+			pe.Op = "open"
 		}
+		return nil, err
+	}
+	f, err := d.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, netbootPathError("open", name, err)
+	}
+	st, err := f.Stat()
+	if err == nil && !st.Mode().IsRegular() {
+		err = &fs.PathError{Op: "open", Path: name, Err: &notRegularError{fileTypeError{kind: fileKind(st.Mode()), want: "a regular file"}}}
+	}
+	if err != nil {
+		f.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// Stat describes a file of the tree, following symbolic links.
-func (d netbootDir) Stat(name string) (fs.FileInfo, error) { return fs.Stat(d.fsys, name) }
+// Stat describes a regular file of the tree, following symbolic links that
+// stay inside it; it refuses what Open refuses, so the two agree.
+func (d *netbootDir) Stat(name string) (fs.FileInfo, error) {
+	if !fs.ValidPath(name) {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
+	}
+	st, err := d.root.Stat(name)
+	if err != nil {
+		return nil, netbootPathError("stat", name, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: &notRegularError{fileTypeError{kind: fileKind(st.Mode()), want: "a regular file"}}}
+	}
+	return st, nil
+}
 
-// Lstat describes a file of the tree without following a final link.
-func (d netbootDir) Lstat(name string) (fs.FileInfo, error) { return fs.Lstat(d.fsys, name) }
+// Close releases the directory. Files already open stay usable.
+func (d *netbootDir) Close() error { return d.root.Close() }
 
-// ReadLink returns a symbolic link's target.
-func (d netbootDir) ReadLink(name string) (string, error) { return fs.ReadLink(d.fsys, name) }
+// notRegularError is a directory or special file inside a netboot
+// directory: ErrFileType for callers that look, and fs.ErrNotExist for
+// file servers, which then answer "not found" instead of listing.
+type notRegularError struct{ fileTypeError }
+
+func (e *notRegularError) Is(target error) bool {
+	return target == ErrFileType || target == fs.ErrNotExist
+}
+
+// netbootPathError reports err against the fs name rather than the one
+// os.Root put in its error, and turns the root's refusal of a name that
+// leads outside the directory into "not found".
+func netbootPathError(op, name string, err error) error {
+	inner := err
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		inner = pe.Err
+	}
+	var errno syscall.Errno
+	if !errors.As(inner, &errno) && !errors.Is(inner, fs.ErrClosed) && !errors.Is(inner, fs.ErrInvalid) {
+		// os.Root reports escapes with an unexported error; its other
+		// failures are errnos or the checks above.
+		inner = fmt.Errorf("leads outside the netboot directory (%v): %w", inner, fs.ErrNotExist)
+	}
+	return &fs.PathError{Op: op, Path: name, Err: inner}
+}

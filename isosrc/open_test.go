@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"testing/fstest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -56,7 +55,7 @@ func TestOpenFileTypes(t *testing.T) {
 		{"/dev/null", "character device"},
 	} {
 		t.Run(filepath.Base(c.path), func(t *testing.T) {
-			_, err := within(t, 5*time.Second, func() (*Image, error) { return Open(c.path) })
+			_, err := within(t, 5*time.Second, func() (*Image, error) { return Open(c.path, Limits{}) })
 			require.ErrorIs(t, err, ErrFileType)
 			assert.Contains(t, err.Error(), c.kind)
 			assert.Contains(t, err.Error(), c.path)
@@ -70,7 +69,7 @@ func TestOpenFileTypes(t *testing.T) {
 	// A block device is accepted as a type (an unattached loop device then
 	// fails as an image, not as a type).
 	if st, err := os.Stat("/dev/loop0"); err == nil && isBlockDevice(st.Mode()) {
-		_, err := within(t, 5*time.Second, func() (*Image, error) { return Open("/dev/loop0") })
+		_, err := within(t, 5*time.Second, func() (*Image, error) { return Open("/dev/loop0", Limits{}) })
 		assert.NotErrorIs(t, err, ErrFileType)
 	}
 
@@ -98,7 +97,7 @@ func TestTruncatedImage(t *testing.T) {
 
 		f := filepath.Join(t.TempDir(), "short.iso")
 		require.NoError(t, os.WriteFile(f, short, 0o644))
-		_, err = Open(f)
+		_, err = Open(f, Limits{})
 		require.ErrorIs(t, err, ErrTruncated)
 	}
 	long := append(bytes.Clone(raw), make([]byte, 3*sectorSize)...)
@@ -106,17 +105,17 @@ func TestTruncatedImage(t *testing.T) {
 	assert.NoError(t, err)
 }
 
-func TestOpenWithLimits(t *testing.T) {
+func TestOpen(t *testing.T) {
 	p := richISO(t)
-	_, err := OpenWithLimits(p, Limits{MaxEntries: 10})
+	_, err := Open(p, Limits{MaxEntries: 10})
 	assert.ErrorIs(t, err, ErrLimit)
-	img, err := OpenWithLimits(p, Limits{})
+	img, err := Open(p, Limits{})
 	require.NoError(t, err)
 	require.NoError(t, img.Close())
 
 	// The limits also bound the UEFI image: EFI/BOOT is at depth 2 there.
 	p = buildISO(t, tree{files: map[string]string{"a": "b"}, efiRaw: handFAT().img})
-	img, err = OpenWithLimits(p, Limits{MaxDepth: 1})
+	img, err = Open(p, Limits{MaxDepth: 1})
 	require.NoError(t, err)
 	defer img.Close()
 	_, err = img.EFIFS()
@@ -137,9 +136,15 @@ func TestNetbootDirFIFO(t *testing.T) {
 	require.ErrorIs(t, err, ErrFileType)
 	assert.Contains(t, err.Error(), "open version.info: is a named pipe")
 	d := &Distro{Arch: "amd64", Codename: "bookworm"}
-	_, err = within(t, 5*time.Second, func() (struct{}, error) { return struct{}{}, d.UseNetboot(nb) })
+	d, err = within(t, 5*time.Second, func() (*Distro, error) { return d.WithNetboot(nb) })
 	require.NoError(t, err)
 	assert.Equal(t, "debian-installer/amd64/linux", d.NetbootKernel)
+	// Regular files only: the tree opens its files but lists nothing.
 	require.NoError(t, os.Remove(filepath.Join(dir, "version.info")))
-	require.NoError(t, fstest.TestFS(nb, "debian-installer/amd64/linux", "debian-installer/amd64/initrd.gz"))
+	for _, name := range []string{"debian-installer/amd64/linux", "debian-installer/amd64/initrd.gz"} {
+		_, err := fs.ReadFile(nb, name)
+		assert.NoError(t, err)
+	}
+	_, err = fs.ReadDir(nb, ".")
+	assert.ErrorIs(t, err, ErrFileType)
 }

@@ -57,7 +57,7 @@ func xorrisoExtract(t *testing.T, iso, p string) []byte {
 func TestRealIPXE(t *testing.T) {
 	needFile(t, ipxeISO, "ipxe")
 	needTool(t, "xorriso")
-	img, err := Open(ipxeISO)
+	img, err := Open(ipxeISO, Limits{})
 	require.NoError(t, err)
 	defer img.Close()
 	sums := walkSums(t, img)
@@ -84,7 +84,7 @@ func TestRealIPXE(t *testing.T) {
 func TestRealGRUBRescue(t *testing.T) {
 	needFile(t, grubRescue, "grub-rescue-pc")
 	needTool(t, "xorriso")
-	img, err := Open(grubRescue)
+	img, err := Open(grubRescue, Limits{})
 	require.NoError(t, err)
 	defer img.Close()
 	sums := walkSums(t, img)
@@ -128,10 +128,35 @@ func TestRealDebianNetboot(t *testing.T) {
 
 	nb, err := OpenNetboot(debNetboot12)
 	require.NoError(t, err)
-	require.NoError(t, d.UseNetboot(nb))
+	d, err = d.WithNetboot(nb)
+	require.NoError(t, err)
 	assert.Equal(t, "debian-installer/amd64/linux", d.NetbootKernel)
 	assert.Equal(t, "pxelinux.0", d.Pxelinux)
 	for _, w := range d.Warnings {
 		assert.NotContains(t, w, "not for bookworm")
+	}
+}
+
+// TestRealNetbootDistro: the netboot directories Debian's
+// debian-installer-12-netboot-{amd64,arm64} packages install, given without
+// an ISO, name their architecture, and serve their real kernels.
+func TestRealNetbootDistro(t *testing.T) {
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			dir := "/usr/lib/debian-installer/images/12/" + arch + "/text"
+			needFile(t, dir, "debian-installer-12-netboot-"+arch)
+			nb, err := OpenNetboot(dir)
+			require.NoError(t, err)
+			defer nb.(io.Closer).Close()
+			d, err := NetbootDistro("debian-12", nb)
+			require.NoError(t, err)
+			assert.Equal(t, arch, d.Arch)
+			assert.Empty(t, d.Warnings, "the package is bookworm's")
+			want, err := os.ReadFile(filepath.Join(dir, d.NetbootKernel))
+			require.NoError(t, err)
+			got, err := fs.ReadFile(nb, d.NetbootKernel)
+			require.NoError(t, err)
+			assert.Equal(t, sha256.Sum256(want), sha256.Sum256(got))
+		})
 	}
 }

@@ -102,7 +102,7 @@ func TestBigFile(t *testing.T) {
 	if p == "" {
 		t.Skip("PXEKIT_BIG_ISO not set (see the comment for how to make one)")
 	}
-	img, err := Open(p)
+	img, err := Open(p, Limits{})
 	require.NoError(t, err)
 	defer img.Close()
 	fi, err := img.Stat("huge.img")

@@ -7,10 +7,18 @@
 //
 //	files, err := tftpsrv.Dir(dir)
 //	...
+//	conn, err := tftpsrv.Listen(":69")
+//	...
 //	srv := &tftpsrv.Server{Handler: tftpsrv.FileServer(files), Logger: logger}
-//	go srv.ListenAndServe(":69")
+//	go srv.Serve(conn)
 //	...
 //	srv.Shutdown(ctx)
+//
+// Listen opens the port before the program announces the server (a banner,
+// DHCP answers naming it), so that a port it cannot have stops the program
+// first, with an error that says why: port 69 needs root or
+// CAP_NET_BIND_SERVICE, or another program (tftpd-hpa, dnsmasq, a second
+// pxekit) holds it. ListenAndServe(":69") does both steps at once.
 //
 // Per-host content (a GRUB menu chosen by the client's address) is a
 // handler on a ServeMux, in front of the same tree as the "/" fallback; a

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"testing/fstest"
 	"time"
 
@@ -97,4 +99,35 @@ func ExampleCleanName() {
 	// "\\boot\\wdsnbp.com" → "boot/wdsnbp.com" <nil>
 	// "bios/../pxelinux.0" → "pxelinux.0" <nil>
 	// "../../etc/shadow" → "" tftpsrv: invalid file name: leaves the served tree
+}
+
+// Take the TFTP port before telling anyone about the server, so that a
+// port held by another TFTP server stops the program with a clear message
+// instead of sending clients to it.
+func ExampleListen() {
+	conn, err := tftpsrv.Listen("127.0.0.1:0") // ":69" in production
+	if err != nil {
+		fmt.Println(err) // says what holds the port or which privilege is missing
+		return
+	}
+	srv := &tftpsrv.Server{Handler: tftpsrv.FileServer(fstest.MapFS{
+		"grub/grub.cfg": {Data: []byte("menuentry ...\n")},
+	})}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(conn) }()
+	fmt.Println("TFTP ready:", conn.LocalAddr().(*net.UDPAddr).IP)
+
+	// A second server on the same address is refused, and says why.
+	if _, err := tftpsrv.Listen(conn.LocalAddr().String()); errors.Is(err, syscall.EADDRINUSE) {
+		fmt.Println("second Listen: address in use")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+	fmt.Println(errors.Is(<-done, tftpsrv.ErrServerClosed))
+	// Output:
+	// TFTP ready: 127.0.0.1
+	// second Listen: address in use
+	// true
 }

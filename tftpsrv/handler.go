@@ -53,7 +53,7 @@ type Request struct {
 	// chosen by the client's IP) keys on it.
 	RemoteAddr netip.AddrPort
 	// LocalAddr is the address the request was sent to, when the socket
-	// reports it (it does for sockets made by ListenAndServe).
+	// reports it (it does for sockets made by Listen and ListenAndServe).
 	LocalAddr netip.Addr
 	// Options are the options the client asked for, names lower-cased.
 	Options map[string]string

@@ -196,17 +196,15 @@ func (s *Server) settings() (settings, error) {
 	return c, nil
 }
 
-// ListenAndServe listens on the UDP address addr (":69" when empty) and
-// calls Serve. It always returns a non-nil error; after Shutdown or Close it
-// is ErrServerClosed.
+// ListenAndServe opens a socket on the UDP address addr (":69" when
+// empty) with Listen, whose errors explain themselves, and calls Serve. It
+// always returns a non-nil error; after Shutdown or Close it is
+// ErrServerClosed.
 func (s *Server) ListenAndServe(addr string) error {
-	if addr == "" {
-		addr = ":69"
-	}
 	if _, err := s.settings(); err != nil {
 		return err
 	}
-	conn, err := net.ListenPacket("udp", addr)
+	conn, err := Listen(addr)
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/bootmenu"
 	"github.com/pxekit/pxekit/dhcpsrv"
-	"github.com/pxekit/pxekit/internal/progress"
 )
 
 // call is one in-process request to the fleet's HTTP handler.
@@ -221,7 +220,7 @@ func TestAnswerNeedsTokenAndAddress(t *testing.T) {
 	require.True(t, seen, "the token's record")
 	r, _ := store.Get(macWeb)
 	assert.Equal(t, Pending, r.State, "refused fetches change nothing")
-	_, stepped := f.tracker.Last(macWeb)
+	_, stepped := f.steps.last(macWeb)
 	assert.False(t, stepped, "and record no step")
 
 	// HEAD with the token: the file's size, but the install has not begun.
@@ -229,18 +228,18 @@ func TestAnswerNeedsTokenAndAddress(t *testing.T) {
 	assert.Equal(t, http.StatusOK, w.Code)
 	r, _ = store.Get(macWeb)
 	assert.Equal(t, Pending, r.State)
-	_, stepped = f.tracker.Last(macWeb)
+	_, stepped = f.steps.last(macWeb)
 	assert.False(t, stepped)
 
 	// In proxy mode an ACK carries the client's own claim: no pin.
-	f.DHCPEvent(dhcpsrv.Event{Type: dhcpsrv.EventAck, MAC: web, IP: netip.MustParseAddr("10.0.0.66")})
+	f.DHCPEvent(dhcpsrv.Event{Type: dhcpsrv.EventAck, Client: dhcpsrv.Client{MAC: web}, IP: netip.MustParseAddr("10.0.0.66")})
 	ok, _ := f.gate.AddrOK(web, netip.MustParseAddr("10.0.0.12"))
 	assert.True(t, ok)
 	// In full mode this server leased 10.0.0.11 to the host: from
 	// elsewhere, nothing. A spoofed request does not move the pin.
 	f.proxy = false
-	f.DHCPEvent(dhcpsrv.Event{Type: dhcpsrv.EventAck, MAC: web, IP: netip.MustParseAddr("10.0.0.11")})
-	f.DHCPEvent(dhcpsrv.Event{Type: dhcpsrv.EventRequest, MAC: web, IP: netip.MustParseAddr("10.0.0.12")})
+	f.DHCPEvent(dhcpsrv.Event{Type: dhcpsrv.EventAck, Client: dhcpsrv.Client{MAC: web}, IP: netip.MustParseAddr("10.0.0.11")})
+	f.DHCPEvent(dhcpsrv.Event{Type: dhcpsrv.EventRequest, Client: dhcpsrv.Client{MAC: web}, IP: netip.MustParseAddr("10.0.0.12")})
 	w = call{method: http.MethodGet, target: own, from: "10.0.0.12:5000"}.do(h)
 	assert.Equal(t, http.StatusForbidden, w.Code)
 	assert.NotContains(t, w.Body.String(), "$6$")
@@ -262,7 +261,7 @@ func TestAnswerNeedsTokenAndAddress(t *testing.T) {
 	assert.Contains(t, w.Body.String(), "api/report/"+macPath(macWeb)+"/"+tok, "the callback carries the token")
 	r, _ = store.Get(macWeb)
 	assert.Equal(t, Installing, r.State)
-	last, _ := f.tracker.Last(macWeb)
+	last, _ := f.steps.last(macWeb)
 	assert.Equal(t, "hosts/"+macPath(macWeb)+"/preseed.cfg", last.Detail, "the status page shows no token")
 }
 
@@ -294,7 +293,7 @@ func TestUnknownMenuBounded(t *testing.T) {
 	f.mu.Unlock()
 	assert.LessOrEqual(t, adhoc, maxAdhoc)
 	assert.Len(t, store.All(), 3, "the listed hosts only")
-	assert.Len(t, f.tracker.Hosts(), 0, "unknown MACs are not tracked")
+	assert.LessOrEqual(t, len(f.steps.all()), 3+maxRecent, "unknown MACs are followed, boundedly")
 	rows := f.status().Hosts
 	assert.LessOrEqual(t, len(rows), 3+maxRecent)
 	t.Logf("%d unknown MACs (menus, %d answer files): heap %+d KB, %d renders kept, %d status rows",
@@ -361,12 +360,13 @@ func FuzzReportEndpoint(f *testing.F) {
 		f.Add([]byte(s), true)
 	}
 	// One fleet for every input, its state in memory and reset each time:
-	// the report endpoint needs the inventory, the gate and the tracker.
+	// the report endpoint needs the inventory, the gate and the steps.
 	inv, err := ParseInventory([]byte(testInventory("nb", UnknownLocal)), ".")
 	require.NoError(f, err)
 	store, err := OpenStore("")
 	require.NoError(f, err)
-	fl := &fleet{inv: inv, log: slog.New(slog.DiscardHandler), tracker: progress.New(nil), gate: NewGate(inv, store, nil)}
+	fl := &fleet{inv: inv, log: slog.New(slog.DiscardHandler), gate: NewGate(inv, store, nil),
+		steps: &stepLog{log: slog.New(slog.DiscardHandler), now: time.Now, keep: func(string) bool { return true }}}
 	h := fl.HTTPHandler()
 	f.Fuzz(func(t *testing.T, body []byte, rightToken bool) {
 		_, err := store.Update(macWeb, func(r *Record) { r.State, r.Report, r.Boot = Pending, nil, nil })

@@ -31,7 +31,7 @@ import (
 //	PREFIX/state/hosts/<mac>       one Record (JSON, with its token) per MAC
 //	PREFIX/dhcp/...                the DHCP leases (dhcpsrv/etcdstore)
 //
-// What stays per server: its progress tracker (the live steps on /status),
+// What stays per server: its step log (the live steps on /status),
 // the addresses DHCP saw each MAC use (pins), its logs, and every file it
 // serves (media, loaders, rendered answer files), which each server builds
 // from its own copy of the inventory and media.

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -17,10 +16,6 @@ import (
 	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/bootmenu"
 	"github.com/pxekit/pxekit/dhcpsrv"
-	"github.com/pxekit/pxekit/examples/internal/chain"
-	"github.com/pxekit/pxekit/internal/bootfiles"
-	"github.com/pxekit/pxekit/internal/osid"
-	"github.com/pxekit/pxekit/internal/progress"
 	"github.com/pxekit/pxekit/isosrc"
 )
 
@@ -44,21 +39,21 @@ import (
 type fleet struct {
 	inv      *Inventory
 	gate     *Gate
-	tracker  *progress.Tracker
+	steps    *stepLog
+	bindings dhcpsrv.Bindings // which MAC is behind a TFTP or HTTP client's address
 	log      *slog.Logger
 	httpBase string
 	proxy    bool
 	serverIP netip.Addr
 	dns      []netip.Addr
 
-	loaders  *bootfiles.Set // at the root, for every host
+	loaders  *bootmenu.Loaders  // at the root, for every host
+	table    *dhcpsrv.BootTable // boot files of the shared loaders
 	profiles map[string]*profileMedia
-	hosts    map[string]*chain.Prepared // by MAC
+	hosts    map[string]*install // by MAC
 
 	mu    sync.Mutex
-	adhoc map[string]*chain.Prepared // "MAC/profile": unknown MACs installing from the menu
-
-	closers []io.Closer
+	adhoc map[string]*install // "MAC/profile": unknown MACs installing from the menu
 
 	// apiToken, when set, lets the reinstall API be used from the network.
 	apiToken string
@@ -73,14 +68,26 @@ type fleet struct {
 type profileMedia struct {
 	name   string
 	osID   string
-	family osid.Family
-	distro *isosrc.Distro
-	media  chain.Media
+	family isosrc.Family
+	media  *isosrc.Media
+	// kernel and initrds are the installer's, in media.BootTree().
+	kernel  string
+	initrds []string
 	// loaders is the profile's own shim and GRUB (from its ISO), served
-	// under its prefix; nil means the shared loaders.
-	loaders *bootfiles.Set
+	// under its prefix, and table answers with them; both nil means the
+	// shared loaders.
+	loaders *bootmenu.Loaders
+	table   *dhcpsrv.BootTable
 	dialect bootmenu.GRUBDialect
-	stages  map[string]progress.Stage
+	stages  map[string]Stage // the served kernel and initrds
+}
+
+// install is one machine's install made concrete: its answer files and
+// the menu entry that starts its installer with them.
+type install struct {
+	answers map[string][]byte // by served name
+	url     string            // the answer URL the kernel line names
+	entry   bootmenu.Entry
 }
 
 // buildOptions are the parts of the server the fleet's files depend on.
@@ -90,7 +97,6 @@ type buildOptions struct {
 	Proxy    bool
 	DNS      []netip.Addr
 	Log      *slog.Logger
-	Tracker  *progress.Tracker
 	Store    *Store
 	// HostRoot is where the host's boot loader packages are ("/").
 	HostRoot string
@@ -104,27 +110,27 @@ type buildOptions struct {
 // half-configured.
 func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 	f := &fleet{
-		inv: inv, tracker: o.Tracker, log: o.Log, httpBase: o.HTTPBase, proxy: o.Proxy,
-		serverIP: o.ServerIP, dns: o.DNS,
-		profiles: map[string]*profileMedia{}, hosts: map[string]*chain.Prepared{},
-		adhoc: map[string]*chain.Prepared{}, syslog: o.Syslog,
+		inv: inv, log: o.Log, httpBase: o.HTTPBase, proxy: o.Proxy, serverIP: o.ServerIP, dns: o.DNS,
+		profiles: map[string]*profileMedia{}, hosts: map[string]*install{}, adhoc: map[string]*install{}, syslog: o.Syslog,
 	}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
-	if f.tracker == nil {
-		f.tracker = progress.New(f.log)
-	}
 	f.gate = NewGate(inv, o.Store, f.log)
+	f.steps = &stepLog{log: f.log, now: time.Now, keep: func(mac string) bool {
+		_, known := f.gate.store.Get(mac)
+		return known || f.inv.host(macOf(mac)) != nil
+	}}
 	var problems []string
 	if o.HostRoot == "" {
 		o.HostRoot = "/"
 	}
-	shared, err := bootfiles.Find(bootfiles.Source{}, o.HostRoot)
+	shared, err := bootmenu.FindLoaders(bootmenu.LoaderSource{}, o.HostRoot)
 	if err != nil {
-		problems = append(problems, fmt.Sprintf("boot loaders: %v (install: apt-get install %s)", err, bootfiles.HostPackages))
+		problems = append(problems, fmt.Sprintf("boot loaders: %v (install: apt-get install %s)", err, bootmenu.HostLoaderPackages))
 	}
 	f.loaders = shared
+	f.table = f.bootTable("")
 
 	for _, name := range inv.profileNames() {
 		pm, err := f.openProfile(inv.Profiles[name], o.HostRoot)
@@ -136,17 +142,10 @@ func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 	}
 	var issues []hostIssue
 	for i, h := range inv.Hosts {
-		if h == nil || h.mac == nil {
-			continue // listed by the inventory check
+		if h == nil || h.mac == nil || f.profiles[h.Profile] == nil || h.spec == nil {
+			continue // listed by the inventory check, or with its profile
 		}
-		pm := f.profiles[h.Profile]
-		if pm == nil {
-			continue // its profile's problem is listed already
-		}
-		if h.spec == nil {
-			continue // its spec's problems are listed by the inventory check
-		}
-		p, err := f.prepare(pm, h.spec, h.mac, f.answerDir(h.mac))
+		p, err := f.prepare(f.profiles[h.Profile], h.spec, h.mac, f.answerDir(h.mac))
 		if err != nil {
 			issues = append(issues, specIssues(i, h, err)...)
 			continue
@@ -161,88 +160,110 @@ func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 	return f, nil
 }
 
+// bootTable is the DHCP boot table for loaders served below prefix. A
+// UEFI PXE client in proxy mode gets iPXE when it is served there (see
+// BootTable.ProxyUEFI), else the shim; in full mode the shim, the chain
+// that keeps Secure Boot.
+func (f *fleet) bootTable(prefix string) *dhcpsrv.BootTable {
+	return &dhcpsrv.BootTable{ServerIP: f.serverIP, HTTPBase: f.httpBase, Files: servedFS{f}, Prefix: prefix}
+}
+
 // openProfile opens the ISO and netboot tree, detects the OS and finds
 // the loaders.
-func (f *fleet) openProfile(pr *Profile, hostRoot string) (*profileMedia, error) {
-	pm := &profileMedia{name: pr.name, osID: pr.OS}
-	pm.media.Prefix = "profiles/" + pr.name + "/"
-	var iso *isosrc.Image
-	if pr.ISO != "" {
-		file := f.inv.path(pr.ISO)
-		var err error
-		if iso, err = isosrc.Open(file); err != nil {
-			return nil, fmt.Errorf("iso: %w", err)
-		}
-		f.closers = append(f.closers, iso)
-		if pr.OS != "" {
-			pm.distro, err = isosrc.DetectAs(iso, pr.OS)
-		} else {
-			pm.distro, err = isosrc.Detect(iso)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("iso %s: %w (name the OS with os:)", file, err)
-		}
-		pm.osID = pm.distro.OSID
-		pm.media.ISO, pm.media.ISOFile = iso, file
+func (f *fleet) openProfile(pr *Profile, hostRoot string) (_ *profileMedia, err error) {
+	m, err := isosrc.OpenMedia(f.inv.path(pr.ISO), f.inv.path(pr.Netboot), pr.OS, isosrc.Limits{})
+	if errors.Is(err, isosrc.ErrUnknownDistro) {
+		return nil, fmt.Errorf("%w (name the OS with os:)", err)
 	}
-	if pr.Netboot != "" {
-		// A directory is served confined to it, regular files only.
-		nb, err := chain.OpenNetboot(f.inv.path(pr.Netboot))
-		if err != nil {
-			return nil, fmt.Errorf("netboot: %w", err)
-		}
-		if c, ok := nb.(io.Closer); ok {
-			f.closers = append(f.closers, c)
-		}
-		pm.media.Netboot = nb
-		if pm.distro != nil {
-			if err := pm.distro.UseNetboot(nb); err != nil {
-				return nil, fmt.Errorf("netboot: %w", err)
-			}
-		}
+	if err != nil {
+		return nil, err
 	}
-	info, ok := osid.Lookup(pm.osID)
+	defer func() {
+		if err != nil {
+			m.Close()
+		}
+	}()
+	m.Prefix = "profiles/" + pr.name + "/"
+	pm := &profileMedia{name: pr.name, osID: pr.OS, media: m, stages: map[string]Stage{}}
+	if m.Distro != nil {
+		pm.osID = m.Distro.OSID
+		pm.kernel, pm.initrds = m.Distro.BootFiles()
+	}
+	info, ok := isosrc.LookupOS(pm.osID)
 	if !ok {
 		return nil, fmt.Errorf("unknown OS %q", pm.osID)
 	}
 	pm.family = info.Family
-	if iso != nil {
-		set, err := bootfiles.Find(chain.LoaderSource(iso, pm.distro, f.log), hostRoot)
-		if err == nil && set.FromISO(bootfiles.GRUB) {
-			pm.loaders = set
+	if pm.kernel == "" {
+		// No detection (a netboot tree alone): the usual paths.
+		if pm.kernel, pm.initrds, err = bootmenu.BootFiles(pm.osID); err != nil {
+			return nil, err
 		}
 	}
-	var err error
-	if pm.dialect, err = chain.Dialect(pm.loaders, pm.osID); err != nil {
-		return nil, err
+	if tree := m.BootTree(); tree == nil || !fileExists(tree, pm.kernel) {
+		return nil, fmt.Errorf("%s: the installer kernel %s is not there; give the ISO, or for Debian the netboot tree or netboot.tar.gz", pm.osID, pm.kernel)
 	}
-	// Kernel and initrd names do not depend on the host: prepare once with
-	// a placeholder to learn them (and to check the media hold them).
-	probe := answerfile.DemoSpec(answerfile.SchemePlain)
-	p, err := f.prepare(pm, probe, net.HardwareAddr{0, 0, 0, 0, 0, 0}, "hosts/probe/")
+	pm.stages[m.Prefix+"boot/"+pm.kernel] = StageKernel
+	for _, i := range pm.initrds {
+		pm.stages[m.Prefix+"boot/"+i] = StageInitrd
+	}
+	src, err := m.Loaders()
 	if err != nil {
+		f.log.Warn("iso: its own loaders are unreadable; the host's serve it", "profile", pr.name, "error", err)
+	}
+	own, err := bootmenu.FindLoaders(bootmenu.LoaderSource{FS: src.FS, Shim: src.Shim, GRUB: src.GRUB, Vendor: src.Vendor}, hostRoot)
+	if err == nil && own.FromDistro(bootmenu.LoaderGRUB) {
+		pm.loaders, pm.table = own, f.bootTable(m.Prefix)
+	}
+	if pm.dialect, err = pm.loaders.Dialect(pm.osID); err != nil {
 		return nil, err
 	}
-	pm.stages = p.Stages
+	// Check the install with a placeholder spec: the media must hold what
+	// the family installs from.
+	if _, err := f.prepare(pm, answerfile.DemoSpec(answerfile.SchemePlain), net.HardwareAddr{0, 0, 0, 0, 0, 0}, "hosts/probe/"); err != nil {
+		return nil, err
+	}
 	return pm, nil
 }
 
 // prepare renders a host's answer files (with the completion callback)
 // and its install entry.
-func (f *fleet) prepare(pm *profileMedia, spec *answerfile.Spec, mac net.HardwareAddr, dir string) (*chain.Prepared, error) {
+func (f *fleet) prepare(pm *profileMedia, spec *answerfile.Spec, mac net.HardwareAddr, dir string) (*install, error) {
+	pr := f.inv.Profiles[pm.name]
+	repo, err := pm.media.RepoURL(f.httpBase, pm.family, pr.Mirror)
+	if err != nil {
+		return nil, err
+	}
 	s := *spec
-	s.Callback = answerfile.Callback{URL: f.reportURL(mac), Events: pm.family == osid.Subiquity}
-	return chain.Prepare(f.httpBase, pm.media, chain.Install{
-		OSID: pm.osID, Distro: pm.distro, Spec: &s, Mirror: f.inv.Profiles[pm.name].Mirror,
-		Console: f.inv.Profiles[pm.name].Console, Nameservers: f.dns,
-		Args: syslogArgs(pm.family, f.syslog),
-	}, dir)
+	s.Callback = answerfile.Callback{URL: f.reportURL(mac), Events: pm.family == isosrc.FamilySubiquity}
+	if pm.family == isosrc.FamilyDebianInstaller && s.Mirror == "" {
+		s.Mirror = repo
+	}
+	set, err := answerfile.Build(pm.osID, &s, f.httpBase+dir)
+	if err != nil {
+		return nil, fmt.Errorf("answer file: %w", err)
+	}
+	in := bootmenu.InstallInput{
+		RepoURL: repo, AnswerURL: set.URL, Console: pr.Console, Syslog: f.syslog,
+		InstallerNet: set.Installer, Kernel: pm.kernel, Initrds: pm.initrds,
+	}
+	if len(in.Nameservers) == 0 {
+		in.Nameservers = f.dns
+	}
+	p := &install{answers: map[string][]byte{}, url: set.URL}
+	if p.entry, err = bootmenu.InstallEntry(pm.osID, pm.media.Prefix+"boot", in); err != nil {
+		return nil, err
+	}
+	for name, data := range set.Files {
+		p.answers[dir+name] = data
+	}
+	return p, nil
 }
 
-// Close releases the opened ISOs.
+// Close releases the opened media.
 func (f *fleet) Close() {
-	for _, c := range f.closers {
-		c.Close()
+	for _, pm := range f.profiles {
+		pm.media.Close()
 	}
 }
 
@@ -263,11 +284,8 @@ func (f *fleet) macFor(named net.HardwareAddr, ip netip.Addr) net.HardwareAddr {
 	if len(named) == 6 {
 		return named
 	}
-	hw, err := net.ParseMAC(f.tracker.MAC(ip))
-	if err != nil {
-		return nil
-	}
-	return hw
+	mac, _ := f.bindings.MAC(ip.Unmap())
+	return mac
 }
 
 // hostname names a MAC for people: the inventory's name, else the MAC.
@@ -311,17 +329,14 @@ func (f *fleet) menu(mac net.HardwareAddr, kind bootmenu.Kind) ([]byte, Decision
 	case ActIgnore:
 		return nil, d, errIgnored
 	case ActInstall:
-		pm := f.profiles[d.Host.Profile]
 		p, err := f.hostPrepared(mac)
 		if err != nil {
 			return nil, d, err
 		}
-		if pm.loaders != nil {
-			dialect = pm.dialect
-		}
+		dialect = f.profiles[d.Host.Profile].dialect
 		m = &bootmenu.Menu{
-			Title: fmt.Sprintf("pxekit: %s: %s", name, p.Entry.Title), Timeout: 3 * time.Second, Default: "install",
-			Entries: []bootmenu.Entry{p.Entry, bootmenu.LocalEntry()},
+			Title: fmt.Sprintf("pxekit: %s: %s", name, p.entry.Title), Timeout: 3 * time.Second, Default: "install",
+			Entries: []bootmenu.Entry{p.entry, bootmenu.LocalEntry()},
 		}
 	case ActLocal:
 		m = &bootmenu.Menu{
@@ -337,7 +352,7 @@ func (f *fleet) menu(mac net.HardwareAddr, kind bootmenu.Kind) ([]byte, Decision
 			if err != nil {
 				return nil, d, err
 			}
-			e := p.Entry
+			e := p.entry
 			e.ID, e.Title = "install-"+pname, fmt.Sprintf("Install %s (%s)", pname, pm.osID)
 			m.Entries = append(m.Entries, e)
 		}
@@ -348,12 +363,6 @@ func (f *fleet) menu(mac net.HardwareAddr, kind bootmenu.Kind) ([]byte, Decision
 
 func (f *fleet) render(m *bootmenu.Menu, kind bootmenu.Kind, dialect bootmenu.GRUBDialect) ([]byte, error) {
 	return bootmenu.Render(m, kind, bootmenu.Options{HTTPBase: f.httpBase, GRUBDialect: dialect, PXELinuxUI: "menu.c32"})
-}
-
-// genericIPXE chains any iPXE (one that got boot.ipxe from another DHCP
-// server, say) to its own host's script.
-func (f *fleet) genericIPXE() []byte {
-	return []byte("#!ipxe\n# pxekit fleet: every host has its own script\nchain " + f.httpBase + "hosts/${mac:hexhyp}/boot.ipxe\n")
 }
 
 // lookupFile resolves a served file that is the same for every host:
@@ -368,43 +377,46 @@ func (f *fleet) lookupFile(name string) (fsys fs.FS, rel string, ok bool) {
 		if fsys, rel, ok := pm.media.Lookup(sub); ok {
 			return fsys, rel, true
 		}
-		if pm.loaders != nil && pm.loaders.Has(sub) {
+		if pm.loaders.Has(sub) {
 			return pm.loaders, sub, true
 		}
 		return nil, "", false
 	}
-	if f.loaders != nil && f.loaders.Has(name) {
+	if f.loaders.Has(name) {
 		return f.loaders, name, true
 	}
 	return nil, "", false
 }
 
-// isoFile returns the on-disk ISO for profiles/NAME/image.iso.
-func (f *fleet) isoFile(name string) (string, bool) {
-	rest, ok := strings.CutPrefix(name, "profiles/")
+func fileExists(fsys fs.FS, name string) bool {
+	_, err := fs.Stat(fsys, name)
+	return err == nil
+}
+
+// servedFS is every file served the same to every host, by served name:
+// what TFTP serves besides menus, and what the boot tables look in.
+type servedFS struct{ f *fleet }
+
+func (s servedFS) Open(name string) (fs.File, error) {
+	fsys, rel, ok := s.f.lookupFile(name)
 	if !ok {
-		return "", false
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
 	}
-	pname, sub, _ := strings.Cut(rest, "/")
-	pm := f.profiles[pname]
-	if pm == nil || sub != "image.iso" || pm.media.ISOFile == "" {
-		return "", false
-	}
-	return pm.media.ISOFile, true
+	return fsys.Open(rel)
 }
 
 // stage classifies a served name for progress.
-func (f *fleet) stage(name string) (progress.Stage, bool) {
+func (f *fleet) stage(name string) (Stage, bool) {
 	if _, err := bootmenu.ParseConfigName(name); err == nil {
-		return progress.Menu, true
+		return StageMenu, true
 	}
 	if name == "boot.ipxe" || (strings.HasPrefix(name, "hosts/") && strings.HasSuffix(name, "/boot.ipxe")) {
-		return progress.Menu, true
+		return StageMenu, true
 	}
 	if strings.HasPrefix(name, "hosts/") {
 		switch path.Base(name) {
 		case "ks.cfg", "preseed.cfg", "user-data":
-			return progress.Answer, true
+			return StageAnswer, true
 		}
 		return "", false
 	}
@@ -414,50 +426,38 @@ func (f *fleet) stage(name string) (progress.Stage, bool) {
 			if st, ok := pm.stages[name]; ok {
 				return st, true
 			}
-			if pm.loaders != nil && pm.loaders.Has(sub) && !strings.HasSuffix(sub, ".c32") {
-				return progress.Bootloader, true
+			if pm.loaders.Has(sub) && !strings.HasSuffix(sub, ".c32") {
+				return StageBootloader, true
 			}
 		}
 		return "", false
 	}
-	if f.loaders != nil && f.loaders.Has(name) && !strings.HasSuffix(name, ".c32") {
-		return progress.Bootloader, true
+	if f.loaders.Has(name) && !strings.HasSuffix(name, ".c32") {
+		return StageBootloader, true
 	}
 	return "", false
 }
 
-// boot is the DHCP boot decision: the gate first, then the shared policy
-// of the examples, with the host's own loader directory and iPXE script.
+// boot is the DHCP boot decision: the gate first, then the boot table of
+// the loaders the host's menu needs; iPXE gets the host's own script.
 func (f *fleet) boot(c dhcpsrv.Client) (dhcpsrv.BootAnswer, error) {
 	d := f.gate.Decide(c.MAC)
 	if d.Action == ActIgnore {
 		return dhcpsrv.BootAnswer{}, fmt.Errorf("%w: %s", dhcpsrv.ErrNoBootFile, d.Why)
 	}
-	set, prefix := f.loaders, ""
+	if c.IPXE {
+		ans := dhcpsrv.BootAnswer{File: f.httpBase + hostDir(c.MAC) + "boot.ipxe", ServerIP: f.serverIP, VendorClass: "PXEClient"}
+		if c.HTTPClient {
+			ans.VendorClass = "HTTPClient"
+		}
+		return ans, nil
+	}
 	if d.Action == ActInstall {
-		if pm := f.profiles[d.Host.Profile]; pm != nil && pm.loaders != nil {
-			set, prefix = pm.loaders, pm.media.Prefix
+		if pm := f.profiles[d.Host.Profile]; pm != nil && pm.table != nil {
+			return pm.table.Decide(c)
 		}
 	}
-	var files fs.FS // a nil *bootfiles.Set must stay a nil interface
-	if set != nil {
-		files = set
-	}
-	table := &dhcpsrv.BootTable{
-		ServerIP: f.serverIP, HTTPBase: f.httpBase, Files: files,
-		IPXEScript: hostDir(c.MAC) + "boot.ipxe",
-	}
-	ans, err := chain.BootPolicy(table, chain.BootOptions{
-		Proxy: f.proxy, IPXEScript: true,
-		HaveSNPOnly: f.loaders != nil && f.loaders.Has("ipxe/snponly.efi"),
-	})(c)
-	if err != nil {
-		return ans, err
-	}
-	if !strings.Contains(ans.File, "://") && !strings.HasPrefix(ans.File, "ipxe/") {
-		ans.File = prefix + ans.File
-	}
-	return ans, nil
+	return f.table.Decide(c)
 }
 
 // reservations are the full-mode DHCP reservations of hosts with a static

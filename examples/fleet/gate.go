@@ -94,9 +94,6 @@ type Gate struct {
 	ephemeral map[string]string     // tokens the store could not save (read-only: -check)
 	pins      map[string]netip.Addr // MAC -> address DHCP saw it use
 
-	// recent are the latest steps of MACs neither listed nor in the state.
-	recent recentSteps
-
 	// failSeq numbers the state changes that failed; failed holds the
 	// latest failure per subject (a MAC, or api/hosts/NAME), so that the
 	// HTTP layer can tell that the request it just served failed to record
@@ -158,7 +155,7 @@ func NewGate(inv *Inventory, store *Store, log *slog.Logger) *Gate {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gate{inv: inv, store: store, log: log, now: time.Now, BootTimeout: DefaultBootTimeout,
-		ephemeral: map[string]string{}, pins: map[string]netip.Addr{}, recent: recentSteps{max: maxRecent}}
+		ephemeral: map[string]string{}, pins: map[string]netip.Addr{}}
 	var err error
 	if g.secret, err = store.Secret(); err != nil && !store.readOnly {
 		log.Error("state: secret not saved; unknown MACs' tokens change at restart", "error", err)

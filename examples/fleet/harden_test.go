@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pxekit/pxekit/answerfile"
-	"github.com/pxekit/pxekit/examples/internal/chain"
 )
 
 // These tests are the attacks of the hardening review on fleet's side.
@@ -188,10 +187,11 @@ func TestFleetContentMethodsAndPaths(t *testing.T) {
 }
 
 func TestCheckCredentialsAlias(t *testing.T) {
-	// chain's rule is the one fleet applies: a spot check that it is wired.
-	s := &answerfile.Spec{Hostname: "x"}
-	_, err := chain.CheckCredentials(s, false)
-	assert.ErrorIs(t, err, chain.ErrNoCredentials)
+	// answerfile's rule is the one fleet applies: a spot check that it is wired.
+	inv, err := ParseInventory([]byte("profiles: {p: {os: debian-12, netboot: nb}}\nhosts: [{mac: \"52:54:00:00:00:01\", hostname: x, profile: p}]"), t.TempDir())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), answerfile.ErrNoCredentials.Error())
+	assert.NotNil(t, inv)
 }
 
 func TestFleetNetbootTreeConfined(t *testing.T) {

@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pxekit/pxekit/internal/bootfiles"
+	"github.com/pxekit/pxekit/bootmenu"
 )
 
 // The inventory most tests use. Three listed hosts on two profiles so that
@@ -85,7 +85,7 @@ func fakeNetboot(t *testing.T, dir string) {
 }
 
 // fakeHostRoot is a root holding the loader packages' files at their
-// Debian paths (see bootfiles), optionally without iPXE's snponly.efi.
+// Debian paths (see bootmenu.FindLoaders), optionally without iPXE's snponly.efi.
 func fakeHostRoot(t *testing.T, snponly bool) string {
 	t.Helper()
 	root := t.TempDir()
@@ -120,7 +120,7 @@ func writeInventory(t *testing.T, unknown string) string {
 
 // newTestFleet builds the fleet in-process over a fake host root and a
 // state file of its own.
-func newTestFleet(t *testing.T, unknown string, snponly bool) (*fleet, *Store) {
+func newTestFleet(t *testing.T, unknown string, snponly bool, opts ...func(*buildOptions)) (*fleet, *Store) {
 	t.Helper()
 	dir := t.TempDir()
 	fakeNetboot(t, filepath.Join(dir, "nb"))
@@ -129,10 +129,14 @@ func newTestFleet(t *testing.T, unknown string, snponly bool) (*fleet, *Store) {
 	store, err := OpenStore(filepath.Join(dir, "fleet.state.json"))
 	require.NoError(t, err)
 	t.Cleanup(func() { store.Close() })
-	f, err := buildFleet(inv, buildOptions{
+	o := buildOptions{
 		HTTPBase: "http://10.0.0.1:8080/", ServerIP: netip.MustParseAddr("10.0.0.1"), Proxy: true,
 		DNS: []netip.Addr{netip.MustParseAddr("10.0.0.1")}, Store: store, HostRoot: fakeHostRoot(t, snponly),
-	})
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	f, err := buildFleet(inv, o)
 	require.NoError(t, err)
 	t.Cleanup(f.Close)
 	return f, store
@@ -161,8 +165,8 @@ func (s *syncBuffer) String() string {
 // fake host root, so it serves the host's loader packages (CI installs them).
 func needHostLoaders(t *testing.T) {
 	t.Helper()
-	if _, err := bootfiles.Find(bootfiles.Source{}, "/"); err != nil {
-		t.Skipf("the program serves the host's boot loaders and there are none (%v): apt-get install %s", err, bootfiles.HostPackages)
+	if _, err := bootmenu.FindLoaders(bootmenu.LoaderSource{}, "/"); err != nil {
+		t.Skipf("the program serves the host's boot loaders and there are none (%v): apt-get install %s", err, bootmenu.HostLoaderPackages)
 	}
 }
 

@@ -19,8 +19,7 @@ import (
 
 	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/examples/fleet/power"
-	"github.com/pxekit/pxekit/examples/internal/chain"
-	"github.com/pxekit/pxekit/internal/osid"
+	"github.com/pxekit/pxekit/isosrc"
 )
 
 // Inventory is the fleet file: OS profiles, the hosts that install them,
@@ -362,8 +361,13 @@ func (inv *Inventory) check() []string {
 			add("profile %q: name must be lower-case letters, digits, '.', '_' or '-' (it becomes a URL path)", name)
 		}
 		if pr.OS != "" {
-			if _, ok := osid.Lookup(pr.OS); !ok {
-				add("profile %s: os %q: unknown; known: %s", name, pr.OS, strings.Join(osid.IDs(), " "))
+			if _, ok := isosrc.LookupOS(pr.OS); !ok {
+				var known []string
+				for _, os := range isosrc.OSes() {
+					known = append(known, os.ID)
+				}
+				slices.Sort(known)
+				add("profile %s: os %q: unknown; known: %s", name, pr.OS, strings.Join(known, " "))
 			}
 		}
 		if pr.ISO == "" && pr.OS == "" {
@@ -475,7 +479,7 @@ func (inv *Inventory) check() []string {
 		// must pass the same rule.
 		for _, name := range inv.profileNames() {
 			_, err := inv.unknownSpec(inv.Profiles[name], net.HardwareAddr{2, 0, 0, 0, 0, 1})
-			if errors.Is(err, chain.ErrNoCredentials) || errors.Is(err, chain.ErrDemoMixed) {
+			if errors.Is(err, answerfile.ErrNoCredentials) || errors.Is(err, answerfile.ErrDemoMixed) {
 				add("profile %s (menu installs of unknown MACs): %v", name, err)
 			}
 		}
@@ -524,13 +528,13 @@ func bmcKey(b power.BMC) string {
 }
 
 // checkCredentials applies the examples' credential rule (see
-// chain.CheckCredentials and DemoPassword) to a spec of profile, filling
+// Spec.RequireCredentials and DemoPassword) to a spec of profile, filling
 // in the demo password where the inventory allows it and noting the
 // accounts for the start-up warning.
 func (inv *Inventory) checkCredentials(profile string, s *answerfile.Spec) error {
-	demo, err := chain.CheckCredentials(s, inv.DemoPassword)
+	demo, err := s.RequireCredentials(inv.DemoPassword)
 	switch {
-	case errors.Is(err, chain.ErrNoCredentials):
+	case errors.Is(err, answerfile.ErrNoCredentials):
 		return fmt.Errorf("%w: set root.password, root.ssh_keys or a user's in defaults, the profile's spec or the host's overrides, or demo_password: true to install with the PUBLIC demo password %q (lab only)", err, answerfile.DemoPassword)
 	case err != nil:
 		return err
@@ -554,7 +558,7 @@ func (inv *Inventory) DemoWarnings() []string {
 	var out []string
 	for _, name := range inv.profileNames() {
 		if a := inv.demo[name]; len(a) > 0 {
-			out = append(out, "profile "+name+": "+chain.DemoWarning(a))
+			out = append(out, "profile "+name+": "+answerfile.DemoWarning(a))
 		}
 	}
 	return out

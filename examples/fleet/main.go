@@ -41,7 +41,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/pxekit/pxekit/examples/internal/chain"
+	"github.com/pxekit/pxekit/isosrc"
 )
 
 // config is everything the flags say.
@@ -59,9 +59,9 @@ type config struct {
 	bootTimeout                 time.Duration
 	hostRoot                    string // boot loader packages; "/" (tests use a fake root)
 
-	// httpLimits bound HTTP clients (zero: chain's defaults); tests
+	// httpLimits bound HTTP clients (zero: isosrc's defaults); tests
 	// shorten them.
-	httpLimits chain.HTTPLimits
+	httpLimits isosrc.HTTPLimits
 }
 
 func main() {

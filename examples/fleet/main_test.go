@@ -173,7 +173,7 @@ hosts:
 	assert.Equal(t, 2, code, stderr)
 	assert.Contains(t, stderr, "fleet: "+media+": ")
 	// One run names the file's mistakes and the media's together.
-	for _, w := range []string{"profile noiso: iso: ", "missing.iso", "profile nokernel: debian-12: the installer kernel",
+	for _, w := range []string{"profile noiso: ", "missing.iso", "profile nokernel: netboot ", "holds no installer",
 		"hosts[0] (h1): spec: disk.wipe", `hosts[1] (h2): layout "zfs"`} {
 		assert.Contains(t, stderr, w)
 	}

@@ -22,63 +22,55 @@ import (
 	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/bootmenu"
 	"github.com/pxekit/pxekit/dhcpsrv"
-	"github.com/pxekit/pxekit/examples/internal/chain"
-	"github.com/pxekit/pxekit/internal/progress"
+	"github.com/pxekit/pxekit/isosrc"
 	"github.com/pxekit/pxekit/tftpsrv"
 )
 
 // TFTPHandler serves loaders, per-host menus and profile media over TFTP.
 func (f *fleet) TFTPHandler() tftpsrv.Handler {
+	files := tftpsrv.FileServer(servedFS{f})
 	return tftpsrv.HandlerFunc(func(w tftpsrv.ResponseWriter, r *tftpsrv.Request) {
-		if req, err := bootmenu.ParseConfigName(r.Name); err == nil {
-			mac := f.macFor(req.MAC, r.RemoteAddr.Addr())
-			out, d, err := f.menu(mac, req.Kind)
-			if err == nil {
-				err = f.menuAllowed(mac, r.RemoteAddr.Addr(), d)
-			}
-			if err != nil {
-				f.log.Info("menu refused", "name", r.Name, "mac", macString(mac), "why", err.Error())
-				w.Error(&tftpsrv.Error{Code: tftpsrv.ErrCodeAccessViolation, Message: "not served to this client"})
-				return
-			}
-			f.observeMenu(r.Context(), mac, r.RemoteAddr.Addr(), r.Name, d, "tftp")
-			w.ServeContent(bytes.NewReader(out), int64(len(out)))
+		req, err := bootmenu.ParseConfigName(r.Name)
+		if err != nil {
+			files.ServeTFTP(w, r)
 			return
 		}
-		fsys, rel, ok := f.lookupFile(r.Name)
-		if !ok {
-			w.Error(fs.ErrNotExist)
+		mac := f.macFor(req.MAC, r.RemoteAddr.Addr())
+		out, d, err := f.menu(mac, req.Kind)
+		if err == nil {
+			err = f.menuAllowed(mac, r.RemoteAddr.Addr(), d)
+		}
+		if err != nil {
+			f.log.Info("menu refused", "name", r.Name, "mac", macString(mac), "why", err.Error())
+			w.Error(&tftpsrv.Error{Code: tftpsrv.ErrCodeAccessViolation, Message: "not served to this client"})
 			return
 		}
-		tftpsrv.FileServer(fsys).ServeTFTP(w, &tftpsrv.Request{
-			Name: rel, RawName: r.RawName, RemoteAddr: r.RemoteAddr, LocalAddr: r.LocalAddr, Options: r.Options,
-		})
+		f.observeMenu(r.Context(), mac, r.RemoteAddr.Addr(), r.Name, d, "tftp")
+		w.ServeContent(bytes.NewReader(out), int64(len(out)))
 	})
 }
 
 func macString(mac net.HardwareAddr) string {
 	if mac == nil {
-		return progress.Unknown
+		return "unknown"
 	}
 	return mac.String()
 }
 
 // TFTPEvent reports completed TFTP transfers as client steps.
 func (f *fleet) TFTPEvent(ev tftpsrv.Event) {
-	if ev.Kind != tftpsrv.TransferEnd || ev.Probe {
-		return
-	}
-	st, ok := f.stage(ev.Name)
-	if !ok || st == progress.Menu {
-		return // menus are reported when decided, with the decision
-	}
-	if ev.Err != nil {
+	if ev.Kind != tftpsrv.TransferEnd || ev.Probe || ev.Err != nil {
 		// A refused or broken transfer is not a step reached; the TFTP
 		// server has logged it.
 		return
 	}
-	f.tracker.ObserveIP(context.Background(), ev.RemoteAddr.Addr(), st, ev.Name,
-		slog.String("proto", "tftp"), slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration))
+	st, ok := f.stage(ev.Name)
+	if !ok || st == StageMenu {
+		return // menus are reported when decided, with the decision
+	}
+	ip := ev.RemoteAddr.Addr().Unmap()
+	f.observe(context.Background(), f.macFor(nil, ip), ip, st, ev.Name,
+		slog.String("proto", "tftp"), slog.String("ip", ip.String()), slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration))
 }
 
 // DHCPEvent binds MACs to addresses and reports DHCP steps. A lease this
@@ -88,12 +80,24 @@ func (f *fleet) TFTPEvent(ev tftpsrv.Event) {
 // clients' own claims, and nothing is pinned: the token alone guards.
 func (f *fleet) DHCPEvent(ev dhcpsrv.Event) {
 	if ev.Type == dhcpsrv.EventAck && !f.proxy {
-		f.gate.Pin(ev.MAC, ev.IP)
+		f.gate.Pin(ev.Client.MAC, ev.IP)
 	}
-	if f.inv.host(ev.MAC) == nil && f.inv.Unknown == UnknownIgnore {
+	if f.inv.host(ev.Client.MAC) == nil && f.inv.Unknown == UnknownIgnore {
 		return // an ignored MAC leaves no trace
 	}
-	chain.ObserveDHCP(f.tracker, ev)
+	f.bindings.Observe(ev)
+	if ev.Type != dhcpsrv.EventOffer && ev.Type != dhcpsrv.EventAck {
+		return
+	}
+	ip := ev.IP
+	if !ip.IsValid() || ip.IsUnspecified() {
+		ip = ev.Client.RequestedIP
+	}
+	attrs := []slog.Attr{slog.String("msg", string(ev.Type)), slog.String("arch", ev.Client.Arch.String())}
+	if ip.IsValid() {
+		attrs = append(attrs, slog.String("ip", ip.String()))
+	}
+	f.observe(context.Background(), ev.Client.MAC, ip, StageDHCP, ev.BootFile, attrs...)
 }
 
 // HTTPHandler is the fleet's HTTP side: files, per-host scripts and
@@ -111,8 +115,32 @@ func (f *fleet) HTTPHandler() http.Handler {
 		http.Error(w, "pxekit: the API takes POST", http.StatusMethodNotAllowed)
 	})
 	mux.HandleFunc("POST /api/hosts/{host}/reinstall", f.serveReinstall)
-	mux.HandleFunc("GET /{path...}", f.serveFile)
-	return mux
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/status", http.StatusFound) })
+	mux.HandleFunc("GET /boot.ipxe", func(w http.ResponseWriter, r *http.Request) {
+		// Any iPXE (one that got boot.ipxe from another DHCP server, say)
+		// chains to its own host's script.
+		serveBytes(w, r, "boot.ipxe", []byte("#!ipxe\n# pxekit fleet: every host has its own script\nchain "+f.httpBase+"hosts/${mac:hexhyp}/boot.ipxe\n"))
+	})
+	for _, pm := range f.profiles {
+		for _, sub := range []string{"iso/", "boot/", "image.iso"} {
+			mux.Handle("GET /"+pm.media.Prefix+sub, pm.media.Handler())
+		}
+	}
+	files := isosrc.FileServer(servedFS{f})
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if strings.HasPrefix(name, "hosts/") {
+			f.serveHostFile(w, r, name)
+			return
+		}
+		if req, err := bootmenu.ParseConfigName(name); err == nil {
+			// GRUB loaded over HTTP asks for its menu over HTTP.
+			f.serveMenu(w, r, name, f.macFor(req.MAC, clientIP(r)), req.Kind)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
+	return f.observeHTTP(mux)
 }
 
 // clientIP is the request's remote address.
@@ -124,58 +152,31 @@ func clientIP(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-func (f *fleet) serveFile(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-	if st, ok := f.stage(name); ok && st != progress.Menu {
-		// Reported once served: a refused answer file is not a step.
+// observeHTTP reports the files served (menus are reported when decided)
+// as client steps, once they are: a refused answer file is not a step.
+func (f *fleet) observeHTTP(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		st, ok := f.stage(name)
+		if !ok || st == StageMenu || r.Method != http.MethodGet {
+			next.ServeHTTP(w, r) // a HEAD is no step
+			return
+		}
 		sw := &statusWriter{ResponseWriter: w}
-		defer func() {
-			ip := clientIP(r)
-			if sw.code >= 400 || r.Method != http.MethodGet {
-				return // a refusal or a HEAD is no step
-			}
-			// An answer file's name carries its MAC, which beats the
-			// address: NAT, a relay or a reused lease share addresses.
-			macPart, _, _ := strings.Cut(strings.TrimPrefix(name, "hosts/"), "/")
-			if mac, ok := parseMAC(macPart); ok && strings.HasPrefix(name, "hosts/") {
-				f.observe(r.Context(), mac, ip, st, redactToken(name), slog.String("proto", "http"), slog.String("ip", ip.String()))
-			} else if ip.IsValid() {
-				f.tracker.ObserveIP(r.Context(), ip, st, name, slog.String("proto", "http"))
-			}
-		}()
-		w = sw
-	}
-	switch {
-	case name == "":
-		http.Redirect(w, r, "/status", http.StatusFound)
-		return
-	case name == "boot.ipxe":
-		serveBytes(w, r, name, f.genericIPXE())
-		return
-	case strings.HasPrefix(name, "hosts/"):
-		f.serveHostFile(w, r, name)
-		return
-	}
-	if req, err := bootmenu.ParseConfigName(name); err == nil {
-		// GRUB loaded over HTTP asks for its menu over HTTP.
-		f.serveMenu(w, r, name, f.macFor(req.MAC, clientIP(r)), req.Kind)
-		return
-	}
-	if file, ok := f.isoFile(name); ok {
-		http.ServeFile(w, r, file)
-		return
-	}
-	fsys, rel, ok := f.lookupFile(name)
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
-	r2 := r.Clone(r.Context())
-	r2.URL.Path = "/" + rel
-	if rel != "" && strings.HasSuffix(r.URL.Path, "/") {
-		r2.URL.Path += "/" // a directory asked as one; path.Clean dropped the slash
-	}
-	chain.FileHandler(fsys).ServeHTTP(w, r2)
+		next.ServeHTTP(sw, r)
+		if sw.code >= 400 {
+			return
+		}
+		// An answer file's name carries its MAC, which beats the
+		// address: NAT, a relay or a reused lease share addresses.
+		ip := clientIP(r)
+		macPart, _, _ := strings.Cut(strings.TrimPrefix(name, "hosts/"), "/")
+		if mac, ok := parseMAC(macPart); ok && strings.HasPrefix(name, "hosts/") {
+			f.observe(r.Context(), mac, ip, st, redactToken(name), slog.String("proto", "http"), slog.String("ip", ip.String()))
+		} else if ip.IsValid() {
+			f.observe(r.Context(), f.macFor(nil, ip), ip, st, name, slog.String("proto", "http"), slog.String("ip", ip.String()))
+		}
+	})
 }
 
 // serveHostFile serves hosts/MAC/...: the host's iPXE script (its menu)
@@ -183,19 +184,14 @@ func (f *fleet) serveFile(w http.ResponseWriter, r *http.Request) {
 // wrong token is a plain 404 that changes nothing; the right one from an
 // address other than the one DHCP saw the host use is a 403.
 func (f *fleet) serveHostFile(w http.ResponseWriter, r *http.Request, name string) {
-	rest := strings.TrimPrefix(name, "hosts/")
-	macPart, file, _ := strings.Cut(rest, "/")
+	macPart, file, _ := strings.Cut(strings.TrimPrefix(name, "hosts/"), "/")
 	mac, ok := parseMAC(macPart)
-	if !ok || file == "" {
-		http.NotFound(w, r)
-		return
-	}
-	if file == "boot.ipxe" {
+	if ok && file == "boot.ipxe" {
 		f.serveMenu(w, r, name, mac, bootmenu.IPXE)
 		return
 	}
 	tok, file, _ := strings.Cut(file, "/")
-	if file == "" || !f.gate.TokenOK(mac, tok) {
+	if !ok || file == "" || !f.gate.TokenOK(mac, tok) {
 		http.NotFound(w, r)
 		return
 	}
@@ -216,7 +212,7 @@ func (f *fleet) serveHostFile(w http.ResponseWriter, r *http.Request, name strin
 		f.log.Error("answer file", "mac", mac.String(), "error", err)
 		http.Error(w, "pxekit: cannot render the answer file; see the server log", http.StatusInternalServerError)
 	default:
-		serveBytes(w, r, name, data)
+		serveBytes(w, r, file, data)
 	}
 }
 
@@ -315,7 +311,7 @@ func (f *fleet) serveReport(w http.ResponseWriter, r *http.Request) {
 		if ev.Result != "" {
 			detail += " " + ev.Result
 		}
-		f.observe(r.Context(), mac, ip, progress.Installing, detail, slog.String("proto", "report"))
+		f.observe(r.Context(), mac, ip, StageInstalling, detail, slog.String("proto", "report"))
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -339,10 +335,7 @@ func (f *fleet) serveReport(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "pxekit: report not saved", http.StatusInternalServerError)
 		return
 	}
-	st := progress.Stage(rec.State)
-	if rec.State == Failed {
-		st = progress.Failed
-	}
+	st := Stage(rec.State)
 	attrs := []slog.Attr{slog.String("stage", kept.Stage), slog.String("status", kept.Status), slog.Int("checks", len(kept.Checks))}
 	if failed := rep.Failed(); len(failed) > 0 {
 		attrs = append(attrs, slog.String("failed_checks", strings.Join(failed, ", ")))
@@ -418,23 +411,13 @@ func (f *fleet) serveReinstall(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(resp)
 }
 
-// observe records a step of mac: in the tracker for a listed host or one
-// the state knows, else in the gate's bounded list of recent unknown MACs,
-// so that made-up MACs cannot grow memory.
-func (f *fleet) observe(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, st progress.Stage, detail string, attrs ...slog.Attr) {
-	if f.inv.host(mac) != nil {
-		f.tracker.Bind(mac.String(), ip)
-		f.tracker.Observe(ctx, mac.String(), st, detail, attrs...)
-		return
+// observe records a step of mac (nil: unknown, logged only); a listed or
+// known host's address is bound to it, for its syslog lines.
+func (f *fleet) observe(ctx context.Context, mac net.HardwareAddr, ip netip.Addr, st Stage, detail string, attrs ...slog.Attr) {
+	if mac != nil && f.steps.keep(mac.String()) {
+		f.bindings.Bind(mac, ip)
 	}
-	if _, known := f.gate.store.Get(mac.String()); known {
-		f.tracker.Bind(mac.String(), ip)
-		f.tracker.Observe(ctx, mac.String(), st, detail, attrs...)
-		return
-	}
-	f.gate.recent.add(mac.String(), ip, progress.Step{Stage: st, At: time.Now(), Detail: detail})
-	f.log.LogAttrs(ctx, slog.LevelInfo, "client step", append([]slog.Attr{slog.String("stage", string(st)),
-		slog.String("mac", mac.String()), slog.String("detail", detail)}, attrs...)...)
+	f.steps.add(ctx, mac, ip, st, detail, attrs...)
 }
 
 // observeMenu reports a menu served, with what it leads to.
@@ -443,11 +426,7 @@ func (f *fleet) observeMenu(ctx context.Context, mac net.HardwareAddr, ip netip.
 	if ip.IsValid() {
 		attrs = append(attrs, slog.String("ip", ip.String()))
 	}
-	if mac == nil {
-		f.tracker.Observe(ctx, progress.Unknown, progress.Menu, name+" ("+string(d.Action)+")", attrs...)
-		return
-	}
-	f.observe(ctx, mac, ip, progress.Menu, name+" ("+string(d.Action)+")", attrs...)
+	f.observe(ctx, mac, ip, StageMenu, name+" ("+string(d.Action)+")", attrs...)
 }
 
 // statusWriter remembers the status code a handler answered with.
@@ -494,7 +473,7 @@ func (f *fleet) reportURL(mac net.HardwareAddr) string {
 
 // hostPrepared returns a listed host's install, rendered again when its
 // token changed (re-armed) since it was rendered.
-func (f *fleet) hostPrepared(mac net.HardwareAddr) (*chain.Prepared, error) {
+func (f *fleet) hostPrepared(mac net.HardwareAddr) (*install, error) {
 	h := f.inv.host(mac)
 	if h == nil {
 		return nil, fs.ErrNotExist
@@ -503,7 +482,7 @@ func (f *fleet) hostPrepared(mac net.HardwareAddr) (*chain.Prepared, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.hosts[mac.String()]
-	if p != nil && strings.HasPrefix(p.AnswerURL, f.httpBase+dir) {
+	if p != nil && strings.HasPrefix(p.url, f.httpBase+dir) {
 		return p, nil
 	}
 	pm := f.profiles[h.Profile]
@@ -524,7 +503,7 @@ const maxAdhoc = 64
 
 // adhocPrepared renders what an unknown MAC installs when a person picks
 // profile pm from the menu, keeping at most maxAdhoc renders.
-func (f *fleet) adhocPrepared(pm *profileMedia, mac net.HardwareAddr) (*chain.Prepared, error) {
+func (f *fleet) adhocPrepared(pm *profileMedia, mac net.HardwareAddr) (*install, error) {
 	dir := f.answerDir(mac) + pm.name + "/"
 	key := dir
 	f.mu.Lock()
@@ -559,7 +538,7 @@ func (f *fleet) adhocPrepared(pm *profileMedia, mac net.HardwareAddr) (*chain.Pr
 func (f *fleet) answer(mac net.HardwareAddr, rest string, get bool) ([]byte, error) {
 	d := f.gate.Decide(mac)
 	name := f.answerDir(mac) + rest
-	var p *chain.Prepared
+	var p *install
 	var err error
 	switch d.Action {
 	case ActInstall:
@@ -577,7 +556,7 @@ func (f *fleet) answer(mac net.HardwareAddr, rest string, get bool) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	data, ok := p.Answers[name]
+	data, ok := p.answers[name]
 	if !ok {
 		return nil, fs.ErrNotExist
 	}

@@ -15,8 +15,7 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/dhcpsrv"
-	"github.com/pxekit/pxekit/examples/internal/chain"
-	"github.com/pxekit/pxekit/internal/progress"
+	"github.com/pxekit/pxekit/isosrc"
 	"github.com/pxekit/pxekit/tftpsrv"
 )
 
@@ -29,15 +28,23 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	if c.powerCheck {
 		return runPowerCheck(ctx, c, inv, invErr, out)
 	}
-	iface, serverIP, err := chain.PickInterface(c.iface, c.serverIP, c.dhcpMode != "off")
+	iface, serverIP, err := pickInterface(c.iface, c.serverIP, c.dhcpMode != "off")
 	if err != nil {
 		return err
 	}
-	httpBase, err := chain.HTTPBase(serverIP, c.httpAddr)
+	host, port, err := net.SplitHostPort(c.httpAddr)
 	if err != nil {
-		return err
+		return fmt.Errorf("-http-addr %q: %w", c.httpAddr, err)
 	}
-	dns, err := chain.Nameservers(c.dns, serverIP)
+	httpIP := serverIP
+	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
+		httpIP = ip
+	}
+	httpBase := "http://" + net.JoinHostPort(httpIP.String(), port) + "/"
+	if port == "80" {
+		httpBase = "http://" + httpIP.String() + "/"
+	}
+	dns, err := nameservers(c.dns, serverIP)
 	if err != nil {
 		return err
 	}
@@ -82,7 +89,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	}
 	f, err := buildFleet(inv, buildOptions{
 		HTTPBase: httpBase, ServerIP: serverIP, Proxy: c.dhcpMode == "proxy", DNS: dns,
-		Log: log, Tracker: progress.New(log), Store: store, HostRoot: c.hostRoot, Syslog: syslogTo,
+		Log: log, Store: store, HostRoot: c.hostRoot, Syslog: syslogTo,
 	})
 	if err = joinInventoryErrors(c.inventory, invErr, err); err != nil {
 		if f != nil {
@@ -113,25 +120,16 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		return nil
 	}
 
-	srv := &chain.Servers{
-		Log:        log,
-		TFTP:       &tftpsrv.Server{Handler: f.TFTPHandler(), Logger: log, OnEvent: f.TFTPEvent},
-		TFTPAddr:   c.tftpAddr,
-		HTTP:       chain.NewHTTPServer(guardContent(f.guardState(f.HTTPHandler())), c.httpLimits),
-		HTTPAddr:   c.httpAddr,
-		HTTPLimits: c.httpLimits,
-	}
-	if c.syslogAddr != "" {
-		srv.Packet = map[string]func(context.Context, net.PacketConn) error{c.syslogAddr: f.serveSyslog}
-	}
+	var dhcp *dhcpsrv.Server
 	if c.dhcpMode != "off" {
-		srv.DHCP = func() (*dhcpsrv.Server, error) { return newDHCP(c, f, iface, leases) }
-		srv.DHCPWhere = iface + ":67"
+		if dhcp, err = newDHCP(c, f, iface, leases); err != nil {
+			return err
+		}
 	}
 	tctx, stopTable := context.WithCancel(ctx)
 	tableDone := make(chan struct{})
 	table := false
-	err = srv.Run(ctx, func() {
+	err = runServers(ctx, c, f, dhcp, func() {
 		fmt.Fprintf(out, "pxekit fleet on %s (%s): DHCP %s, TFTP %s, HTTP %s; %d host(s), %d profile(s); unknown MACs: %s\n",
 			iface, serverIP, c.dhcpMode, c.tftpAddr, c.httpAddr, len(inv.Hosts), len(f.profiles), inv.Unknown)
 		if f.power != nil {
@@ -153,16 +151,129 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	return err
 }
 
+// runServers opens every socket (DHCP's last: a client that gets an offer
+// must find the files served), calls ready, and serves until ctx ends or
+// a server fails; then it shuts everything down (5 s at most).
+func runServers(ctx context.Context, c *config, f *fleet, dhcp *dhcpsrv.Server, ready func()) error {
+	// The HTTP connection cap is sized from this limit, leaving
+	// descriptors for TFTP.
+	if _, err := isosrc.RaiseFileLimit(); err != nil {
+		f.log.Warn("cannot raise the open-file limit", "error", err)
+	}
+	tl, err := tftpsrv.Listen(c.tftpAddr)
+	if err != nil {
+		return err
+	}
+	defer tl.Close()
+	hl, err := net.Listen("tcp", c.httpAddr)
+	if err != nil {
+		return fmt.Errorf("HTTP on %s: %w", c.httpAddr, err)
+	}
+	defer hl.Close()
+	var sl net.PacketConn
+	if c.syslogAddr != "" {
+		if sl, err = net.ListenPacket("udp", c.syslogAddr); err != nil {
+			return fmt.Errorf("syslog on %s: %w", c.syslogAddr, err)
+		}
+		defer sl.Close()
+	}
+	if dhcp != nil {
+		if err := dhcp.Listen(); err != nil {
+			_ = dhcp.Shutdown(context.Background())
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	tftp := &tftpsrv.Server{Handler: f.TFTPHandler(), Logger: f.log, OnEvent: f.TFTPEvent}
+	web := isosrc.NewHTTPServer(guardContent(f.guardState(f.HTTPHandler())), c.httpLimits)
+	errc := make(chan error, 4)
+	go func() { errc <- tftp.Serve(tl) }()
+	go func() { errc <- web.Serve(isosrc.LimitListener(hl, c.httpLimits)) }()
+	if sl != nil {
+		go func() { errc <- f.serveSyslog(ctx, sl) }()
+	}
+	if dhcp != nil {
+		go func() { errc <- dhcp.Serve(ctx) }()
+	}
+	ready()
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	f.log.Info("shutting down")
+	cancel()
+	sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+	defer stop()
+	if dhcp != nil {
+		_ = dhcp.Shutdown(sctx)
+	}
+	_ = web.Shutdown(sctx)
+	_ = tftp.Shutdown(sctx)
+	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, dhcpsrv.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// pickInterface returns the interface to serve and the server address:
+// the named one, else the first up, non-loopback one with IPv4, else
+// (when no DHCP needs an interface) loopback.
+func pickInterface(name, serverIP string, needIface bool) (string, netip.Addr, error) {
+	var ip netip.Addr
+	if serverIP != "" {
+		var err error
+		if ip, err = netip.ParseAddr(serverIP); err != nil || !ip.Is4() {
+			return "", netip.Addr{}, fmt.Errorf("-server-ip %q: not an IPv4 address", serverIP)
+		}
+	}
+	var addr netip.Addr
+	var err error
+	if name != "" {
+		var p netip.Prefix
+		p, err = dhcpsrv.InterfaceAddr(name)
+		addr = p.Addr()
+	} else if name, addr, err = dhcpsrv.DefaultInterface(); err != nil && !needIface {
+		name, addr, err = "lo", netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
+	}
+	if err != nil {
+		return "", netip.Addr{}, fmt.Errorf("-iface: %w", err)
+	}
+	if !ip.IsValid() {
+		ip = addr
+	}
+	return name, ip, nil
+}
+
+// nameservers parses -dns; empty means the host's non-loopback resolvers,
+// else the server itself (so that Debian's installer does not stop to ask
+// before reading its preseed).
+func nameservers(list string, serverIP netip.Addr) ([]netip.Addr, error) {
+	if list == "" {
+		if ns := dhcpsrv.Nameservers(""); len(ns) > 0 {
+			return ns, nil
+		}
+		return []netip.Addr{serverIP}, nil
+	}
+	var out []netip.Addr
+	for _, s := range strings.Split(list, ",") {
+		ip, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("-dns %q: %w", s, err)
+		}
+		out = append(out, ip)
+	}
+	return out, nil
+}
+
 // newDHCP composes the DHCP server; leases, when not nil, is the shared
 // lease store of -store.
 func newDHCP(c *config, f *fleet, iface string, leases dhcpsrv.LeaseStore) (*dhcpsrv.Server, error) {
-	mode, err := dhcpsrv.ParseMode(c.dhcpMode)
-	if err != nil {
-		return nil, err
-	}
+	mode := dhcpsrv.Mode(c.dhcpMode) // checked with the flags; New rejects others
+	var err error
 	cfg := dhcpsrv.Config{
-		Interface: iface, Mode: mode, ServerIP: f.serverIP, HTTPBase: f.httpBase,
-		Boot: f.boot, LeaseFile: c.leaseFile, Logger: f.log, OnEvent: f.DHCPEvent,
+		Interface: iface, Mode: mode, ServerIP: f.serverIP,
+		Boot: dhcpsrv.BootFunc(f.boot), LeaseFile: c.leaseFile, Logger: f.log, OnEvent: f.DHCPEvent,
 	}
 	if leases != nil {
 		cfg.Leases, cfg.LeaseFile = leases, ""
@@ -181,7 +292,7 @@ func newDHCP(c *config, f *fleet, iface string, leases dhcpsrv.LeaseStore) (*dhc
 	}
 	srv, err := dhcpsrv.New(cfg)
 	if err != nil {
-		return nil, chain.PortError("DHCP", iface+":67", err)
+		return nil, fmt.Errorf("DHCP on %s: %w", iface, err)
 	}
 	return srv, nil
 }
@@ -233,13 +344,13 @@ func joinInventoryErrors(file string, errs ...error) error {
 }
 
 // guardContent applies the content rule (GET and HEAD only, paths no file
-// can have refused with 400 or 404, see chain.ContentOnly) to everything
+// can have refused with 400 or 404, see isosrc.ContentOnly) to everything
 // but the /api/ routes, which take POST; their paths are checked too.
 func guardContent(h http.Handler) http.Handler {
-	content := chain.ContentOnly(h)
+	content := isosrc.ContentOnly(h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") {
-			if chain.GoodPath(w, r) {
+			if isosrc.GoodPath(w, r) {
 				h.ServeHTTP(w, r)
 			}
 			return

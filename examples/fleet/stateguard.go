@@ -6,8 +6,6 @@ import (
 	"net/http"
 	"path"
 	"strings"
-
-	"github.com/pxekit/pxekit/internal/progress"
 )
 
 // guardState wraps the fleet's HTTP handler so that a request whose state
@@ -65,7 +63,7 @@ func (f *fleet) stateSubject(r *http.Request) string {
 	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 	switch {
 	case r.Method == http.MethodGet && strings.HasPrefix(name, "hosts/"):
-		if st, ok := f.stage(name); !ok || st != progress.Answer {
+		if st, ok := f.stage(name); !ok || st != StageAnswer {
 			return ""
 		}
 		mac, _, _ := strings.Cut(strings.TrimPrefix(name, "hosts/"), "/")

@@ -7,15 +7,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"text/tabwriter"
 	"time"
-
-	"github.com/pxekit/pxekit/internal/progress"
 )
 
 // HostStatus is one row of the status page and of /status.json.
@@ -33,9 +29,9 @@ type HostStatus struct {
 	// State is the persistent install-once state.
 	State InstallState `json:"state"`
 	// Stage is the latest step seen, since when, and its detail.
-	Stage  progress.Stage `json:"stage,omitempty"`
-	Since  *time.Time     `json:"since,omitempty"`
-	Detail string         `json:"detail,omitempty"`
+	Stage  Stage      `json:"stage,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
+	Detail string     `json:"detail,omitempty"`
 	// Timeline is the latest time each stage was reached, in chain order.
 	Timeline []StageTime `json:"timeline,omitempty"`
 	// Report is the installer's report of the current install, Boot the
@@ -52,8 +48,8 @@ type HostStatus struct {
 
 // StageTime is when a stage was last reached.
 type StageTime struct {
-	Stage progress.Stage `json:"stage"`
-	At    time.Time      `json:"at"`
+	Stage Stage     `json:"stage"`
+	At    time.Time `json:"at"`
 }
 
 // Status is the whole fleet at one moment.
@@ -63,26 +59,14 @@ type Status struct {
 	Hosts  []HostStatus   `json:"hosts"`
 }
 
-// The stages after the install, from the reports.
-const (
-	stageInstalled = progress.Stage(Installed)
-	stageBooted    = progress.Stage(Booted)
-)
-
-var stageOrder = []progress.Stage{
-	progress.DHCP, progress.Bootloader, progress.Menu, progress.Kernel, progress.Initrd,
-	progress.Answer, progress.Installing, stageInstalled, stageBooted, progress.Failed,
+var stageOrder = []Stage{
+	StageDHCP, StageBootloader, StageMenu, StageKernel, StageInitrd,
+	StageAnswer, StageInstalling, StageInstalled, StageBooted, StageFailed,
 }
 
 // status gathers the inventory, the state file and the live steps.
 func (f *fleet) status() Status {
-	steps := map[string]progress.Host{}
-	for _, h := range f.gate.recent.all() {
-		steps[h.MAC] = h
-	}
-	for _, h := range f.tracker.Hosts() {
-		steps[h.MAC] = h
-	}
+	steps := f.steps.all()
 	var rows []HostStatus
 	seen := map[string]bool{}
 	add := func(mac net.HardwareAddr, listed bool) {
@@ -105,7 +89,7 @@ func (f *fleet) status() Status {
 			if ph.IP.IsValid() {
 				row.IP = ph.IP.String()
 			}
-			last := map[progress.Stage]time.Time{}
+			last := map[Stage]time.Time{}
 			for _, s := range ph.Steps {
 				last[s.Stage] = s.At
 			}
@@ -119,17 +103,17 @@ func (f *fleet) status() Status {
 				row.Stage, row.Since, row.Detail = l.Stage, &at, l.Detail
 			}
 		}
-		if ln, has := f.installLog.get(key); has && row.Stage == progress.Installing && row.Since != nil && !ln.At.Before(*row.Since) {
+		if ln, has := f.installLog.get(key); has && row.Stage == StageInstalling && row.Since != nil && !ln.At.Before(*row.Since) {
 			row.Detail = "syslog: " + ln.Text // the install's latest line
 		}
 		if ok && (rec.State == Installed || rec.State == Booted || rec.State == Failed) && (row.Since == nil || rec.Changed.After(*row.Since)) {
 			// After a restart the live steps are gone; the state is not.
 			at := rec.Changed
-			row.Stage, row.Since = progress.Stage(rec.State), &at
+			row.Stage, row.Since = Stage(rec.State), &at
 		}
 		if row.Stage == "" && ok && rec.State == Installing {
 			at := rec.Changed
-			row.Stage, row.Since = progress.Installing, &at
+			row.Stage, row.Since = StageInstalling, &at
 		}
 		rows = append(rows, row)
 	}
@@ -138,7 +122,7 @@ func (f *fleet) status() Status {
 	}
 	var extra []string
 	for mac := range steps {
-		if !seen[mac] && mac != progress.Unknown {
+		if !seen[mac] {
 			extra = append(extra, mac)
 		}
 	}
@@ -330,50 +314,4 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// maxRecent bounds the unknown MACs the status page shows.
-const maxRecent = 256
-
-// recentSteps keeps the latest step of the most recent unknown MACs (at
-// most max): anyone can make up MACs, and they must not grow memory.
-type recentSteps struct {
-	max  int
-	mu   sync.Mutex
-	macs map[string]progress.Host
-}
-
-func (r *recentSteps) add(mac string, ip netip.Addr, st progress.Step) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.macs == nil {
-		r.macs = map[string]progress.Host{}
-	}
-	h, ok := r.macs[mac]
-	if !ok && len(r.macs) >= r.max {
-		oldest := ""
-		for m, o := range r.macs {
-			if oldest == "" || o.Last().At.Before(r.macs[oldest].Last().At) {
-				oldest = m
-			}
-		}
-		delete(r.macs, oldest)
-	}
-	h.MAC = mac
-	if ip.IsValid() {
-		h.IP = ip.Unmap()
-	}
-	// The steps of one MAC are bounded too: the stages, not every request.
-	h.Steps = append(slices.DeleteFunc(slices.Clone(h.Steps), func(s progress.Step) bool { return s.Stage == st.Stage }), st)
-	r.macs[mac] = h
-}
-
-func (r *recentSteps) all() []progress.Host {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]progress.Host, 0, len(r.macs))
-	for _, h := range r.macs {
-		out = append(out, h)
-	}
-	return out
 }

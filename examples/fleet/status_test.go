@@ -19,7 +19,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pxekit/pxekit/examples/fleet/power"
-	"github.com/pxekit/pxekit/internal/progress"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
@@ -29,19 +28,19 @@ func TestWriteTableGolden(t *testing.T) {
 	ago := func(d time.Duration) *time.Time { at := now.Add(-d); return &at }
 	st := Status{Now: now, Hosts: []HostStatus{
 		{Hostname: "web01", MAC: macWeb, Profile: "debian12", OS: "debian-12", IP: "10.0.0.11", Listed: true,
-			Next: ActLocal, State: Booted, Stage: stageBooted, Since: ago(5 * time.Minute), Detail: "booted report from 10.0.0.11",
+			Next: ActLocal, State: Booted, Stage: StageBooted, Since: ago(5 * time.Minute), Detail: "booted report from 10.0.0.11",
 			Report: &Report{Status: "ok", Checks: []Check{{Name: "user ops", OK: true}}},
 			Boot:   &Report{Stage: "booted", Status: "ok", Checks: []Check{{Name: "sshd listening", OK: true}}}},
 		{Hostname: "web02", MAC: "52:54:00:f1:00:06", Profile: "debian12", OS: "debian-12", IP: "10.0.0.16", Listed: true,
-			Next: ActLocal, State: Installed, Stage: stageInstalled, Since: ago(45 * time.Minute), Detail: "installed report from 10.0.0.16",
+			Next: ActLocal, State: Installed, Stage: StageInstalled, Since: ago(45 * time.Minute), Detail: "installed report from 10.0.0.16",
 			Overdue: true, Report: &Report{Status: "ok"}},
 		{Hostname: "db01", MAC: macDB, Profile: "debian12", OS: "debian-12", IP: "10.0.0.12", Listed: true,
-			Next: ActLocal, State: Failed, Stage: progress.Failed, Since: ago(90 * time.Second),
+			Next: ActLocal, State: Failed, Stage: StageFailed, Since: ago(90 * time.Second),
 			Report: &Report{Status: "failed", Checks: []Check{{Name: "service nginx"}, {Name: "user ops", OK: true}, {Name: "package postgresql"}}}},
 		{Hostname: "app01", MAC: macApp, Profile: "debian11", OS: "debian-11", IP: "10.0.0.13", Listed: true,
-			Next: ActInstall, State: Installing, Stage: progress.Answer, Since: ago(2 * time.Second), Detail: "hosts/52-54-00-f1-00-03/preseed.cfg"},
+			Next: ActInstall, State: Installing, Stage: StageAnswer, Since: ago(2 * time.Second), Detail: "hosts/52-54-00-f1-00-03/preseed.cfg"},
 		{Hostname: "cache01", MAC: "52:54:00:f1:00:04", Profile: "debian12", Listed: true,
-			Next: ActLocal, State: Failed, Stage: progress.Failed, Since: ago(time.Hour),
+			Next: ActLocal, State: Failed, Stage: StageFailed, Since: ago(time.Hour),
 			// Check names come from the spec, in any language: a cut must
 			// not split a character.
 			Report: &Report{Status: "failed", Checks: []Check{{Name: "служба веб-сервера nginx запущена и отвечает"}}}},
@@ -50,7 +49,7 @@ func TestWriteTableGolden(t *testing.T) {
 				Note: "the BMC refused the network boot override; powered anyway (the firmware's boot order decides)"}},
 		{Hostname: "new02", MAC: "52:54:00:f1:00:07", Profile: "debian12", Listed: true, Next: ActInstall, State: Pending,
 			Power: &PowerStatus{BMC: "10.0.1.17", Action: "running", Error: "power: BMC rejected the credentials: bmc 10.0.1.17: login refused"}},
-		{Hostname: macNew, MAC: macNew, Next: ActMenu, State: Pending, Stage: progress.Menu, Since: ago(0),
+		{Hostname: macNew, MAC: macNew, Next: ActMenu, State: Pending, Stage: StageMenu, Since: ago(0),
 			Detail: "grub/grub.cfg-01-52-54-00-99-00-09 (menu)"},
 	}}
 	var b bytes.Buffer

@@ -6,15 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/pxekit/pxekit/bootmenu"
-	"github.com/pxekit/pxekit/internal/osid"
-	"github.com/pxekit/pxekit/internal/progress"
 )
 
 // Installers can send their log over syslog while they run: anaconda with
@@ -22,21 +17,8 @@ import (
 // turns that stream into the "installing" stage with the latest line as its
 // detail, which is what an operator wants to see between "answer file" and
 // "done" (twenty minutes of nothing otherwise). Ubuntu reports through its
-// own webhook instead (answerfile's Callback.Events).
-
-// syslogArgs are the kernel arguments that point an installer at addr.
-func syslogArgs(family osid.Family, addr netip.AddrPort) []bootmenu.Arg {
-	if !addr.IsValid() {
-		return nil
-	}
-	switch family {
-	case osid.Anaconda:
-		return []bootmenu.Arg{bootmenu.KV("inst.syslog", addr.String())}
-	case osid.DebianDI:
-		return []bootmenu.Arg{bootmenu.KV("log_host", addr.Addr().String()), bootmenu.KV("log_port", strconv.Itoa(int(addr.Port())))}
-	}
-	return nil
-}
+// own webhook instead (answerfile's Callback.Events). bootmenu puts the
+// receiver on the kernel lines (InstallInput.Syslog).
 
 // installLog keeps the latest installer log line per MAC.
 type installLog struct {
@@ -105,7 +87,7 @@ func syslogMessage(b []byte) string {
 }
 
 // serveSyslog reads installer log datagrams until conn is closed (which
-// chain.Servers does when its context ends) or fails.
+// serve does when its context ends) or fails.
 func (f *fleet) serveSyslog(ctx context.Context, conn net.PacketConn) error {
 	buf := make([]byte, 8192)
 	for {
@@ -130,10 +112,11 @@ func (f *fleet) installerLine(ctx context.Context, ip netip.Addr, text string) {
 	if text == "" {
 		return
 	}
-	mac := f.tracker.MAC(ip)
-	if mac == progress.Unknown {
+	hw, ok := f.bindings.MAC(ip)
+	if !ok {
 		return
 	}
+	mac := hw.String()
 	f.installLog.set(mac, text, time.Now())
 	// Lines before the answer file are the installer starting; after it,
 	// the first line opens the installing stage and the rest only update
@@ -141,8 +124,8 @@ func (f *fleet) installerLine(ctx context.Context, ip netip.Addr, text string) {
 	if rec, ok := f.gate.store.Get(mac); !ok || rec.State != Installing {
 		return
 	}
-	if last, ok := f.tracker.Last(mac); ok && last.Stage == progress.Installing {
+	if last, ok := f.steps.last(mac); ok && last.Stage == StageInstalling {
 		return
 	}
-	f.tracker.Observe(ctx, mac, progress.Installing, "syslog: "+text, slog.String("proto", "syslog"), slog.String("ip", ip.String()))
+	f.steps.add(ctx, hw, ip, StageInstalling, "syslog: "+text, slog.String("proto", "syslog"), slog.String("ip", ip.String()))
 }

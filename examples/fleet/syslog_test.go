@@ -13,8 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pxekit/pxekit/bootmenu"
-	"github.com/pxekit/pxekit/internal/osid"
-	"github.com/pxekit/pxekit/internal/progress"
 )
 
 func TestSyslogMessage(t *testing.T) {
@@ -45,12 +43,17 @@ func FuzzSyslogMessage(f *testing.F) {
 	})
 }
 
-func TestSyslogArgs(t *testing.T) {
-	to := netip.MustParseAddrPort("10.0.0.1:5514")
-	assert.Equal(t, []bootmenu.Arg{bootmenu.KV("inst.syslog", "10.0.0.1:5514")}, syslogArgs(osid.Anaconda, to))
-	assert.Equal(t, []bootmenu.Arg{bootmenu.KV("log_host", "10.0.0.1"), bootmenu.KV("log_port", "5514")}, syslogArgs(osid.DebianDI, to))
-	assert.Nil(t, syslogArgs(osid.Subiquity, to), "Ubuntu reports through its webhook")
-	assert.Nil(t, syslogArgs(osid.Anaconda, netip.AddrPort{}))
+// The installers' kernel lines name the receiver (bootmenu's
+// InstallInput.Syslog), and none without it.
+func TestSyslogOnKernelLine(t *testing.T) {
+	f, _ := newTestFleet(t, UnknownLocal, false, func(o *buildOptions) { o.Syslog = netip.MustParseAddrPort("10.0.0.1:5514") })
+	out, _, err := f.menu(mustMAC(t, macWeb), bootmenu.PXELinux)
+	require.NoError(t, err)
+	assert.Contains(t, string(out), " log_host=10.0.0.1 log_port=5514")
+	f, _ = newTestFleet(t, UnknownLocal, false)
+	out, _, err = f.menu(mustMAC(t, macWeb), bootmenu.PXELinux)
+	require.NoError(t, err)
+	assert.NotContains(t, string(out), "log_host")
 }
 
 // Installer log lines become the installing stage only once the host has
@@ -70,7 +73,7 @@ func TestSyslogReceiver(t *testing.T) {
 	}()
 
 	mac, _ := net.ParseMAC(macWeb)
-	f.tracker.Bind(macWeb, netip.MustParseAddr("127.0.0.1"))
+	f.bindings.Bind(mac, netip.MustParseAddr("127.0.0.1"))
 	send := func(msg string) {
 		c, err := net.Dial("udp", conn.LocalAddr().String())
 		require.NoError(t, err)
@@ -83,8 +86,8 @@ func TestSyslogReceiver(t *testing.T) {
 	}
 	send("<13>early: kernel booted")
 	require.Eventually(t, lineSeen("early: kernel booted"), 5*time.Second, 10*time.Millisecond)
-	last, _ := f.tracker.Last(macWeb)
-	assert.NotEqual(t, progress.Installing, last.Stage, "before the answer file it is not installing")
+	last, _ := f.steps.last(macWeb)
+	assert.NotEqual(t, StageInstalling, last.Stage, "before the answer file it is not installing")
 
 	f.gate.AnswerServed(mac, "web01")
 	send("<13>pkgsel: installing")
@@ -92,20 +95,16 @@ func TestSyslogReceiver(t *testing.T) {
 	send("<13>pkgsel: more")
 	require.Eventually(t, lineSeen("pkgsel: more"), 5*time.Second, 10*time.Millisecond)
 	n := 0
-	for _, h := range f.tracker.Hosts() {
-		if h.MAC == macWeb {
-			for _, s := range h.Steps {
-				if s.Stage == progress.Installing {
-					n++
-				}
-			}
+	for _, s := range f.steps.all()[macWeb].Steps {
+		if s.Stage == StageInstalling {
+			n++
 		}
 	}
 	assert.Equal(t, 1, n, "one installing step, however many lines")
 	st := f.status()
 	for _, h := range st.Hosts {
 		if h.MAC == macWeb {
-			assert.Equal(t, progress.Installing, h.Stage)
+			assert.Equal(t, StageInstalling, h.Stage)
 			assert.Equal(t, "syslog: pkgsel: more", h.Detail, "the status shows the latest line")
 		}
 	}

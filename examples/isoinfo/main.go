@@ -41,7 +41,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	file := fl.Arg(0)
-	img, err := isosrc.Open(file)
+	img, err := isosrc.Open(file, isosrc.Limits{})
 	if err != nil {
 		fmt.Fprintf(stderr, "isoinfo: %s: %v\n", file, err)
 		return 1
@@ -64,7 +64,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *netboot != "" {
 		nb, err := isosrc.OpenNetboot(*netboot)
 		if err == nil {
-			err = d.UseNetboot(nb)
+			if c, ok := nb.(io.Closer); ok {
+				defer c.Close()
+			}
+			d, err = d.WithNetboot(nb)
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "isoinfo: -netboot %s: %v\n", *netboot, err)
@@ -97,7 +100,7 @@ func printText(w io.Writer, file string, img *isosrc.Image, d *isosrc.Distro) {
 	row("label", img.Label())
 	row("os", fmt.Sprintf("%s %s (%s, %s)", d.Name, d.Version, d.Arch, d.Variant))
 	row("os id", d.OSID)
-	row("family", d.Family)
+	row("family", string(d.Family))
 	row("kernel", d.Kernel)
 	row("initrd", d.Initrd)
 	row("netboot", strings.TrimSpace(d.NetbootKernel+" "+d.NetbootInitrd))

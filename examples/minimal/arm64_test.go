@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pxekit/pxekit/examples/internal/chain"
-	"github.com/pxekit/pxekit/internal/bootfiles"
+	"github.com/pxekit/pxekit/bootmenu"
 	"github.com/pxekit/pxekit/internal/vmtest"
+	"github.com/pxekit/pxekit/isosrc"
 )
 
 // The Debian 12 arm64 netboot installer from the
@@ -242,7 +242,7 @@ func TestARM64NetbootTree(t *testing.T) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, []byte(data), 0o644))
 	}
-	m := startMinimal(t, chain.HTTPLimits{}, "-os", "debian-12", "-netboot", dir, "-demo-password", "-console", "ttyAMA0,115200")
+	m := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", dir, "-demo-password", "-console", "ttyAMA0,115200")
 
 	// Debian's arm64 GRUB asks for its menu under its prefix.
 	code, menu := get(t, m.http+"/debian-installer/arm64/grub/grub.cfg")
@@ -252,8 +252,8 @@ func TestARM64NetbootTree(t *testing.T) {
 	assert.Contains(t, menu, "initrd /boot/debian-installer/arm64/initrd.gz")
 	assert.NotContains(t, menu, "amd64")
 	for name, want := range map[string]string{
-		"/" + bootfiles.ShimAA64:             "arm64 shim",
-		"/" + bootfiles.GRUBAA64:             "arm64 grub",
+		"/" + bootmenu.LoaderShimAA64:        "arm64 shim",
+		"/" + bootmenu.LoaderGRUBAA64:        "arm64 grub",
 		"/boot/debian-installer/arm64/linux": "arm64 kernel",
 	} {
 		code, body := get(t, m.http+name)

@@ -16,10 +16,6 @@ import (
 	"github.com/pxekit/pxekit/internal/vmtest"
 )
 
-// The Debian 12 netboot installer from the debian-installer-12-netboot-amd64
-// package: the kernel and initrd every scenario boots.
-const debianNetboot = "/usr/lib/debian-installer/images/12/amd64/text"
-
 // answerFetched is the server's log line for the preseed download: the end
 // of every scenario, as in the seeds' labs (the installer has its answers).
 var answerFetched = regexp.MustCompile(`stage=answer mac=52:54:00:`)

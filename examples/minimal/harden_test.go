@@ -24,9 +24,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pxekit/pxekit/answerfile"
-	"github.com/pxekit/pxekit/examples/internal/chain"
-	"github.com/pxekit/pxekit/internal/bootfiles"
-	"github.com/pxekit/pxekit/internal/progress"
+	"github.com/pxekit/pxekit/bootmenu"
+	"github.com/pxekit/pxekit/isosrc"
 )
 
 // These tests are the attacks of the hardening review, run against the
@@ -57,7 +56,7 @@ type mini struct {
 
 // startMinimal runs minimal with args (plus DHCP off and free loopback
 // ports) and lim, until the test ends.
-func startMinimal(t *testing.T, lim chain.HTTPLimits, args ...string) *mini {
+func startMinimal(t *testing.T, lim isosrc.HTTPLimits, args ...string) *mini {
 	t.Helper()
 	for attempt := 0; attempt < 3; attempt++ {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -169,7 +168,7 @@ func lab(t *testing.T) string {
 
 func TestRootSymlinkOutsideRefused(t *testing.T) {
 	root := lab(t)
-	m := startMinimal(t, chain.HTTPLimits{}, "-root", root)
+	m := startMinimal(t, isosrc.HTTPLimits{}, "-root", root)
 
 	for _, name := range []string{"leak", "relleak", "outdir/shadow"} {
 		code, body := get(t, m.http+"/"+name)
@@ -200,7 +199,7 @@ func TestRootSymlinkOutsideRefused(t *testing.T) {
 func TestRootFIFONeverBlocks(t *testing.T) {
 	root := lab(t)
 	require.NoError(t, syscall.Mkfifo(filepath.Join(root, "fifo"), 0o644))
-	m := startMinimal(t, chain.HTTPLimits{}, "-root", root)
+	m := startMinimal(t, isosrc.HTTPLimits{}, "-root", root)
 
 	start := time.Now()
 	const n = 200
@@ -250,7 +249,7 @@ func closedWithin(t *testing.T, conn net.Conn, limit time.Duration) time.Duratio
 	return time.Since(start)
 }
 
-var shortLimits = chain.HTTPLimits{
+var shortLimits = isosrc.HTTPLimits{
 	ReadHeaderTimeout: 500 * time.Millisecond,
 	ReadTimeout:       time.Second,
 	IdleTimeout:       time.Second,
@@ -369,8 +368,8 @@ func TestConnectionCap(t *testing.T) {
 // the boot entry names.
 func fakeNetboot(t *testing.T) string {
 	t.Helper()
-	if _, err := bootfiles.Find(bootfiles.Source{}, "/"); err != nil {
-		t.Skipf("minimal serves the host's boot loaders and there are none (%v): apt-get install %s", err, bootfiles.HostPackages)
+	if _, err := bootmenu.FindLoaders(bootmenu.LoaderSource{}, "/"); err != nil {
+		t.Skipf("minimal serves the host's boot loaders and there are none (%v): apt-get install %s", err, bootmenu.HostLoaderPackages)
 	}
 	dir := t.TempDir()
 	d := filepath.Join(dir, "debian-installer", "amd64")
@@ -381,7 +380,7 @@ func fakeNetboot(t *testing.T) string {
 }
 
 func TestContentMethodsAndBadPaths(t *testing.T) {
-	m := startMinimal(t, chain.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-root", lab(t), "-demo-password")
+	m := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-root", lab(t), "-demo-password")
 	c := &http.Client{Timeout: 10 * time.Second}
 	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, "PROPFIND"} {
 		for _, p := range []string{"/answer/preseed.cfg", "/hello.txt", "/boot/debian-installer/amd64/linux"} {
@@ -426,7 +425,7 @@ func TestDemoPasswordNeedsTheFlag(t *testing.T) {
 		"-http-addr", "127.0.0.1:0", "-tftp-addr", "127.0.0.1:0"}, io.Discard)
 	require.NoError(t, err)
 	err = serve(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard)
-	require.ErrorIs(t, err, chain.ErrNoCredentials)
+	require.ErrorIs(t, err, answerfile.ErrNoCredentials)
 	assert.Contains(t, err.Error(), "-demo-password")
 	assert.Contains(t, err.Error(), "-root-password-hash")
 
@@ -441,10 +440,10 @@ users: [{name: ops, sudo: true, password: {hash: %q}}]
 `, spec.Root.Password.Hash, answerfile.DemoSpec("").Users[0].Password.Hash)), 0o644))
 	cfg.specFile = specFile
 	err = serve(context.Background(), cfg, slog.New(slog.DiscardHandler), io.Discard)
-	require.ErrorIs(t, err, chain.ErrDemoMixed)
+	require.ErrorIs(t, err, answerfile.ErrDemoMixed)
 	assert.Contains(t, err.Error(), "ops")
 
-	m := startMinimal(t, chain.HTTPLimits{}, "-os", "debian-12", "-netboot", nb, "-demo-password")
+	m := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", nb, "-demo-password")
 	logs := m.stderr.String()
 	assert.Contains(t, logs, "account(s) root, ops", logs)
 	assert.Contains(t, logs, answerfile.DemoPassword)
@@ -468,7 +467,7 @@ func TestOperatorCredentialsReplaceTheDemoPassword(t *testing.T) {
 		{"both", []string{"-root-password-hash", hash, "-ssh-key", keyFile}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m := startMinimal(t, chain.HTTPLimits{}, append([]string{"-os", "debian-12", "-netboot", nb}, tc.args...)...)
+			m := startMinimal(t, isosrc.HTTPLimits{}, append([]string{"-os", "debian-12", "-netboot", nb}, tc.args...)...)
 			code, preseed := get(t, m.http+"/answer/preseed.cfg")
 			require.Equal(t, http.StatusOK, code)
 			assert.NotContains(t, preseed, demoHash)
@@ -483,7 +482,7 @@ func TestOperatorCredentialsReplaceTheDemoPassword(t *testing.T) {
 }
 
 func TestReportEndpoint(t *testing.T) {
-	m := startMinimal(t, chain.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password")
+	m := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password")
 	_, preseed := get(t, m.http+"/answer/preseed.cfg")
 	assert.Contains(t, preseed, m.http+"/api/report", "the preseed reports to the server")
 
@@ -517,12 +516,12 @@ func FuzzReport(f *testing.F) {
 	f.Add("/api/report", `{"status":"ok","checks":[{"name":"a","ok":true}]}`)
 	f.Add("/api/report/52:54:00:00:00:01", `{"event_type":"start"}`)
 	f.Add("/api/report/x", `{`)
-	rp := &reporter{tracker: progress.New(nil)}
+	s := &site{log: slog.New(slog.DiscardHandler)}
 	f.Fuzz(func(t *testing.T, mac, body string) {
 		req := httptest.NewRequest(http.MethodPost, "/api/report", strings.NewReader(body))
 		req.SetPathValue("mac", mac)
 		w := httptest.NewRecorder()
-		rp.ServeHTTP(w, req)
+		answerfile.ReportHandler(maxReport, s.report).ServeHTTP(w, req)
 		if w.Code != http.StatusNoContent && w.Code != http.StatusBadRequest {
 			t.Fatalf("status %d", w.Code)
 		}

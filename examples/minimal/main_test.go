@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,7 +22,6 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-dhcp", "full", "-iso", "x.iso"}, "-pool"},
 		{[]string{"-layout", "zfs", "-iso", "x.iso"}, `-layout "zfs"`},
 		{[]string{"-os", "windows-11"}, "known: "},
-		{[]string{}, "nothing to serve"},
 		{[]string{"-iso", "x.iso", "extra"}, "unexpected argument"},
 	} {
 		c, err := parseFlags(tc.args, &bytes.Buffer{})
@@ -33,6 +33,21 @@ func TestParseFlags(t *testing.T) {
 		require.Error(t, err, "%v", tc.args)
 		assert.Contains(t, err.Error(), tc.err, "%v", tc.args)
 	}
+}
+
+// TestFrontDoor: no flags serve Debian 12 from its netboot package, or
+// say how to get it.
+func TestFrontDoor(t *testing.T) {
+	c, err := parseFlags(nil, &bytes.Buffer{})
+	if _, statErr := os.Stat(debianNetboot); statErr != nil {
+		require.ErrorContains(t, err, "apt-get install debian-installer-12-netboot-amd64")
+		assert.ErrorContains(t, err, "-iso FILE")
+		return
+	}
+	require.NoError(t, err)
+	assert.Equal(t, "debian-12", c.osID)
+	assert.Equal(t, debianNetboot, c.netboot)
+	assert.True(t, c.frontDoor)
 }
 
 func TestRunServesDirectoryWithoutRootOrDHCP(t *testing.T) {

@@ -21,8 +21,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/pxekit/pxekit/internal/osid"
 	"github.com/pxekit/pxekit/internal/vmtest"
+	"github.com/pxekit/pxekit/isosrc"
 )
 
 // TestFirmwareTargets proves, on real firmware, the kernel command line
@@ -78,7 +78,7 @@ func TestFirmwareTargets(t *testing.T) {
 
 	var cases []targetCase
 	mac := 0x10
-	for _, in := range osid.All() {
+	for _, in := range isosrc.OSes() {
 		if in.ID == "debian-12" {
 			continue // TestFirmwareE2E boots Debian 12's real installer
 		}
@@ -146,7 +146,7 @@ const (
 
 // targetCase is one boot: a target OS through one loader chain.
 type targetCase struct {
-	os     osid.Info
+	os     isosrc.OS
 	loader string // uefi-grub, bios-pxelinux or bios-ipxe
 	mac    string
 }
@@ -156,7 +156,7 @@ var cmdlineRE = regexp.MustCompile(`(?s)PXEKIT-CMDLINE-BEGIN\r*\n(.*?)\r*\nPXEKI
 
 func runTarget(t *testing.T, bin, initrd string, c targetCase) time.Duration {
 	layout := c.os.ID
-	if c.os.Family == osid.DebianDI {
+	if c.os.Family == isosrc.FamilyDebianInstaller {
 		layout += "-netinst"
 	}
 	tr := readLayout(t, filepath.Join("..", "..", "isosrc", "testdata", "distros", layout+".txtar"))
@@ -194,7 +194,7 @@ func runTarget(t *testing.T, bin, initrd string, c targetCase) time.Duration {
 	// Loader discovery for the layout: the distribution's own pair from the
 	// ISO, except for Debian, whose host pair is preferred.
 	origins := []string{`shimx64.efi <- iso:EFI/BOOT/BOOTX64.EFI\n`, `grubx64.efi <- iso:EFI/BOOT/grubx64.efi\n`}
-	if c.os.Family == osid.DebianDI {
+	if c.os.Family == isosrc.FamilyDebianInstaller {
 		origins = []string{`shimx64.efi <- ` + debianShim, `grubx64.efi <- ` + debianGRUB}
 	}
 	for _, o := range origins {
@@ -280,18 +280,18 @@ const (
 // its documentation requires for an unattended network install from
 // minimal's server at base (ISO tree at iso/, ISO file at image.iso,
 // answers at answer/), for the client with MAC mac.
-func documentedArgs(in osid.Info, base, mac string) []wantArg {
+func documentedArgs(in isosrc.OS, base, mac string) []wantArg {
 	bootif := "01-" + strings.ReplaceAll(mac, ":", "-")
 	console := wantArg{"console", "ttyS0,115200n8", docConsole}
 	switch in.Family {
-	case osid.Anaconda:
+	case isosrc.FamilyAnaconda:
 		return []wantArg{
 			{"inst.repo", base + "iso/", docAnaconda + " (inst.repo=http://host/path: an installable tree with .treeinfo)"},
 			{"inst.ks", base + "answer/ks.cfg", docAnaconda + " (inst.ks=http://host/path)"},
 			{"BOOTIF", bootif, docDracut + "; " + docAnaconda + " (network: ip= or BOOTIF)"},
 			console,
 		}
-	case osid.Subiquity:
+	case isosrc.FamilySubiquity:
 		ds := "nocloud-net"
 		if in.Major >= 24 {
 			ds = "nocloud"
@@ -326,7 +326,7 @@ func documentedArgs(in osid.Info, base, mac string) []wantArg {
 // installerFetches lists what the installer will download first, from the
 // arguments it received: anaconda's tree (.treeinfo) and kickstart,
 // casper's ISO and the NoCloud seed, d-i's preseed file.
-func installerFetches(in osid.Info, got map[string][]string) []string {
+func installerFetches(in isosrc.OS, got map[string][]string) []string {
 	first := func(k string) string {
 		if v := got[k]; len(v) > 0 {
 			return v[0]
@@ -335,9 +335,9 @@ func installerFetches(in osid.Info, got map[string][]string) []string {
 	}
 	var out []string
 	switch in.Family {
-	case osid.Anaconda:
+	case isosrc.FamilyAnaconda:
 		out = []string{first("inst.repo") + ".treeinfo", first("inst.ks")}
-	case osid.Subiquity:
+	case isosrc.FamilySubiquity:
 		out = []string{first("url")}
 		if _, seed, ok := strings.Cut(first("ds"), ";s="); ok {
 			out = append(out, seed+"user-data", seed+"meta-data")
@@ -427,7 +427,7 @@ func readLayout(t *testing.T, p string) layoutTree {
 
 // standInMedia writes the stand-in ISO for in from its layout, and for
 // Debian a netboot tree; it returns their paths ("" for no netboot tree).
-func standInMedia(t *testing.T, tr layoutTree, in osid.Info, initrd string) (iso, netboot string) {
+func standInMedia(t *testing.T, tr layoutTree, in isosrc.OS, initrd string) (iso, netboot string) {
 	t.Helper()
 	kernel, err := os.ReadFile(standInKernel)
 	require.NoError(t, err)
@@ -484,7 +484,7 @@ func standInMedia(t *testing.T, tr layoutTree, in osid.Info, initrd string) (iso
 	}
 	runTool(t, "xorriso", append(args, root)...)
 
-	if in.Family == osid.DebianDI {
+	if in.Family == isosrc.FamilyDebianInstaller {
 		netboot = filepath.Join(tmp, "netboot")
 		files := map[string][]byte{
 			"debian-installer/amd64/linux":     kernel,

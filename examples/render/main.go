@@ -6,10 +6,15 @@
 //	go run ./examples/render -os debian-12 -kind preseed -spec site.yaml
 //
 // Menu kinds: grub, pxelinux, ipxe. Answer-file kinds: kickstart,
-// autoinstall, meta-data, preseed. Without -spec the answer file comes from a
-// built-in demonstration spec whose password is public (the file says so).
-// A spec error exits with status 1 and names every field that is wrong. For
-// answer files, standard error also says how large a disk the layout needs.
+// autoinstall, meta-data, preseed. Without -spec both come from a built-in
+// demonstration spec whose password is public (the answer file says so).
+// Menus are made as the example servers make them: answerfile.Build gives
+// what the installer must know before it reads its answer file (for Debian
+// the hostname and domain; a static address), -dns the nameservers when the
+// spec names none, and a menu is printed only if every loader's menu
+// renders. A spec error exits
+// with status 1 and names every field that is wrong. For answer files,
+// standard error also says how large a disk the layout needs.
 package main
 
 import (
@@ -17,12 +22,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/bootmenu"
-	"github.com/pxekit/pxekit/internal/osid"
 )
 
 func main() {
@@ -32,15 +38,17 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("render", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	osID := fl.String("os", "", "OS identifier: "+strings.Join(osid.IDs(), " "))
+	ids := strings.Join(osIDs(), " ")
+	osID := fl.String("os", "", "OS identifier: "+ids)
 	kind := fl.String("kind", "", "what to print: grub, pxelinux, ipxe, kickstart, autoinstall, meta-data or preseed")
 	repo := fl.String("repo", "", "menus: install source URL (anaconda tree, Ubuntu ISO, Debian mirror)")
 	answer := fl.String("answer", "", "menus: answer-file URL (Ubuntu: the NoCloud seed directory)")
 	httpBase := fl.String("http", "", "menus: HTTP URL of the boot server root; kernel and initrd are then loaded over HTTP where the loader can")
 	dir := fl.String("dir", "", "menus: directory of the OS tree below the boot server root")
 	console := fl.String("console", "", "menus: kernel console, e.g. ttyS0,115200n8")
-	layout := fl.String("layout", "plain", "answer files without -spec: disk layout, plain or lvm")
-	specFile := fl.String("spec", "", "answer files: spec in YAML (default: the built-in demonstration spec)")
+	dns := fl.String("dns", "", "menus: comma-separated DNS servers for the installer when the spec names none, as the example servers give it the host's")
+	layout := fl.String("layout", "plain", "without -spec: disk layout of the demonstration spec, plain or lvm")
+	specFile := fl.String("spec", "", "spec in YAML: the answer file's content, and for menus the installer's hostname and static network (default: the built-in demonstration spec)")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -49,15 +57,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fl.Usage()
 		return 2
 	}
-	if _, ok := osid.Lookup(*osID); !ok {
-		fmt.Fprintf(stderr, "render: unknown -os %q; known: %s\n", *osID, strings.Join(osid.IDs(), " "))
+	if _, ok := bootmenu.LookupOS(*osID); !ok {
+		fmt.Fprintf(stderr, "render: unknown -os %q; known: %s\n", *osID, ids)
+		return 2
+	}
+	nameservers, err := parseDNS(*dns)
+	if err != nil {
+		fmt.Fprintf(stderr, "render: -dns: %v\n", err)
 		return 2
 	}
 
 	var out []byte
-	var err error
 	if k, kerr := bootmenu.ParseKind(*kind); kerr == nil {
-		out, err = renderMenu(*osID, k, *dir, *repo, *answer, *httpBase, *console)
+		var spec *answerfile.Spec
+		if spec, err = loadSpec(*layout, *specFile); err == nil {
+			out, err = renderMenu(*osID, k, spec, menuFlags{dir: *dir, repo: *repo, answer: *answer, httpBase: *httpBase, console: *console, dns: nameservers})
+		}
 	} else {
 		var minMiB int
 		out, minMiB, err = renderAnswer(*osID, *kind, *layout, *specFile)
@@ -73,44 +88,121 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func renderMenu(osID string, k bootmenu.Kind, dir, repo, answer, httpBase, console string) ([]byte, error) {
-	if answer == "" {
+// osIDs lists the accepted OS identifiers, sorted for reading.
+func osIDs() []string {
+	var ids []string
+	for _, o := range bootmenu.OSes() {
+		ids = append(ids, o.ID)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// menuFlags are the command line's menu inputs.
+type menuFlags struct {
+	dir, repo, answer, httpBase, console string
+	dns                                  []netip.Addr
+}
+
+// parseDNS parses a comma-separated list of IP addresses.
+func parseDNS(list string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, f := range strings.Split(list, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// renderMenu builds the menu the example servers serve for spec: the
+// answer set's installer network on the kernel line, the install entry and
+// a local-boot entry, rendered for every loader so that a menu one loader
+// cannot carry is an error here too, as it is when a server starts.
+func renderMenu(osID string, k bootmenu.Kind, spec *answerfile.Spec, f menuFlags) ([]byte, error) {
+	if f.answer == "" {
 		return nil, errors.New("-answer is required for a menu")
 	}
-	m, err := bootmenu.InstallMenu(osID, dir, bootmenu.InstallInput{RepoURL: repo, AnswerURL: answer, Console: console})
+	set, err := answerfile.Build(osID, spec, "")
 	if err != nil {
 		return nil, err
 	}
-	opt := bootmenu.Options{HTTPBase: httpBase, PXELinuxUI: "menu.c32"}
-	if k == bootmenu.GRUB {
-		if opt.GRUBDialect, err = bootmenu.DialectFor(osID); err != nil {
-			return nil, err
-		}
+	in := bootmenu.InstallInput{
+		RepoURL: f.repo, AnswerURL: f.answer, Console: f.console, InstallerNet: set.Installer,
 	}
-	return bootmenu.Render(m, k, opt)
+	if len(in.Nameservers) == 0 {
+		in.Nameservers = f.dns
+	}
+	m, err := bootmenu.InstallMenu(osID, f.dir, in)
+	if err != nil {
+		return nil, err
+	}
+	opt := bootmenu.Options{HTTPBase: f.httpBase, PXELinuxUI: "menu.c32"}
+	if opt.GRUBDialect, err = bootmenu.DialectFor(osID); err != nil {
+		return nil, err
+	}
+	menus, err := bootmenu.RenderAll(m, opt)
+	if err != nil {
+		return nil, err
+	}
+	return menus[k], nil
 }
 
-func renderAnswer(osID, kind, layout, specFile string) ([]byte, int, error) {
-	switch kind {
-	case answerfile.KindKickstart, answerfile.KindAutoinstall, answerfile.KindMetaData, answerfile.KindPreseed:
-	default:
-		return nil, 0, fmt.Errorf("unknown -kind %q: want grub, pxelinux, ipxe, kickstart, autoinstall, meta-data or preseed", kind)
-	}
-	var spec *answerfile.Spec
+// loadSpec reads specFile, or without one returns the demonstration spec
+// with the given layout scheme.
+func loadSpec(layout, specFile string) (*answerfile.Spec, error) {
 	if specFile == "" {
 		if layout != answerfile.SchemePlain && layout != answerfile.SchemeLVM {
-			return nil, 0, fmt.Errorf("-layout %q: want plain or lvm", layout)
+			return nil, fmt.Errorf("-layout %q: want plain or lvm", layout)
 		}
-		spec = answerfile.DemoSpec(layout)
-	} else {
-		data, err := os.ReadFile(specFile)
-		if err != nil {
-			return nil, 0, err
-		}
-		if spec, err = answerfile.ParseSpec(data); err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", specFile, err)
-		}
+		return answerfile.DemoSpec(layout), nil
 	}
-	out, err := answerfile.Render(osID, kind, spec)
-	return out, spec.MinDiskMiB(), err
+	data, err := os.ReadFile(specFile)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := answerfile.ParseSpec(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", specFile, err)
+	}
+	return spec, nil
+}
+
+// renderAnswer renders one file of the OS's answer set: the one its
+// installer reads, or Ubuntu's meta-data, which exists only beside its
+// user-data.
+func renderAnswer(osID, kind, layout, specFile string) ([]byte, int, error) {
+	file, ok := map[string]struct {
+		name string
+		of   answerfile.Kind
+	}{
+		string(answerfile.KindKickstart):   {"ks.cfg", answerfile.KindKickstart},
+		string(answerfile.KindPreseed):     {"preseed.cfg", answerfile.KindPreseed},
+		string(answerfile.KindAutoinstall): {"seed/user-data", answerfile.KindAutoinstall},
+		"meta-data":                        {"seed/meta-data", answerfile.KindAutoinstall},
+	}[kind]
+	if !ok {
+		return nil, 0, fmt.Errorf("unknown -kind %q: want grub, pxelinux, ipxe, kickstart, autoinstall, meta-data or preseed", kind)
+	}
+	want, err := answerfile.KindFor(osID)
+	if err != nil {
+		return nil, 0, err
+	}
+	if want != file.of {
+		return nil, 0, fmt.Errorf("%w: %s reads a %s, not %q", answerfile.ErrUnsupportedKind, osID, want, kind)
+	}
+	spec, err := loadSpec(layout, specFile)
+	if err != nil {
+		return nil, 0, err
+	}
+	set, err := answerfile.Build(osID, spec, "")
+	if err != nil {
+		return nil, 0, err
+	}
+	return set.Files[file.name], spec.MinDiskMiB(), nil
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pxekit/pxekit/answerfile"
+	"github.com/pxekit/pxekit/bootmenu"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -61,4 +63,44 @@ func TestRenderSaysHowLargeADisk(t *testing.T) {
 	require.Equal(t, 0, code, errs)
 	assert.Contains(t, errs, "the layout needs a disk of at least 7691 MiB")
 	assert.NotContains(t, out, "needs a disk")
+}
+
+// The menus carry what the spec tells the installer before it reads its
+// answer file, as the example servers' menus do.
+func TestRenderMenuFromSpec(t *testing.T) {
+	code, out, errs := render(t, "-os", "debian-12", "-kind", "grub", "-answer", "http://10.0.0.1/preseed.cfg")
+	require.Equal(t, 0, code, errs)
+	assert.Contains(t, out, "netcfg/get_hostname=demo", "the demonstration spec's hostname")
+	assert.Contains(t, out, "netcfg/no_default_route=true")
+	code, out, errs = render(t, "-os", "debian-12", "-kind", "ipxe", "-answer", "http://10.0.0.1/preseed.cfg", "-dns", "10.0.0.53")
+	require.Equal(t, 0, code, errs)
+	assert.Contains(t, out, "netcfg/get_nameservers=10.0.0.53", "-dns when the spec names none")
+	code, _, errs = render(t, "-os", "debian-12", "-kind", "ipxe", "-answer", "http://10.0.0.1/preseed.cfg", "-dns", "ns1")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errs, "-dns")
+
+	spec := answerfile.DemoSpec("")
+	spec.Hostname = "web01.lab.example"
+	spec.Network = answerfile.Network{Mode: "static", Device: "eno1", Address: "192.0.2.10/24", Gateway: "192.0.2.1", DNS: []string{"192.0.2.53"}}
+	for _, tc := range []struct {
+		osID string
+		k    bootmenu.Kind
+		want []string
+	}{
+		{"debian-12", bootmenu.PXELinux, []string{"netcfg/get_hostname=web01", "netcfg/get_domain=lab.example", "netcfg/get_ipaddress=192.0.2.10", "netcfg/get_nameservers=192.0.2.53", "interface=auto"}},
+		{"rocky-9.0", bootmenu.IPXE, []string{"ip=192.0.2.10::192.0.2.1:255.255.255.0:web01:eno1:none", "nameserver=192.0.2.53"}},
+	} {
+		out, err := renderMenu(tc.osID, tc.k, spec, menuFlags{answer: "http://10.0.0.1/a"})
+		require.NoError(t, err, tc.osID)
+		for _, w := range tc.want {
+			assert.Contains(t, string(out), w, "%s %s", tc.osID, tc.k)
+		}
+	}
+
+	// A menu one loader cannot carry is refused, as a server refuses it
+	// at start: iPXE cannot pass d-i two nameservers.
+	spec.Network.DNS = []string{"192.0.2.53", "192.0.2.54"}
+	_, err := renderMenu("debian-12", bootmenu.GRUB, spec, menuFlags{answer: "http://10.0.0.1/a"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "ipxe")
 }

@@ -51,12 +51,12 @@ func init() {
 		return
 	}
 	f := strings.Split(v, "|")
-	mode, _ := dhcpsrv.ParseMode(f[1])
+	mode := dhcpsrv.Mode(f[1])
 	cfg := dhcpsrv.Config{
 		Interface: f[0], Mode: mode, LeaseFile: f[2], RatePerMAC: -1,
-		HTTPBase: "http://" + benchSrvIP + ":8080",
-		Logger:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Subnet:   benchSubnet(),
+		Boot:   &dhcpsrv.BootTable{HTTPBase: "http://" + benchSrvIP + ":8080"},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Subnet: benchSubnet(),
 	}
 	srv, err := dhcpsrv.New(cfg)
 	if err != nil {

@@ -96,7 +96,7 @@ func serveWithEtcd(iface, dir string) error {
 	defer st.Close()
 	srv, err := dhcpsrv.New(dhcpsrv.Config{
 		Interface: iface, Mode: dhcpsrv.ModeFull, Leases: st, RatePerMAC: -1,
-		HTTPBase: "http://" + benchSrvIP + ":8080", Logger: log, Subnet: benchSubnet(),
+		Boot: &dhcpsrv.BootTable{HTTPBase: "http://" + benchSrvIP + ":8080"}, Logger: log, Subnet: benchSubnet(),
 	})
 	if err != nil {
 		return err

@@ -28,8 +28,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/pxekit/pxekit/internal/bootfiles"
+	"github.com/pxekit/pxekit/bootmenu"
+	"github.com/pxekit/pxekit/internal/simclient"
 	"golang.org/x/sys/unix"
 )
 
@@ -328,7 +328,7 @@ func fleetInventory(macs []string, netboot string) []byte {
 }
 
 // fleetSums reads what the server will send: the host's boot loaders, as
-// fleet finds them (bootfiles is the package it uses), and the profile's
+// fleet finds them (bootmenu.FindLoaders, as fleet does), and the profile's
 // kernel and initrd.
 func fleetSums(netboot string) (map[string]fleetSum, error) {
 	sums := map[string]fleetSum{}
@@ -346,11 +346,11 @@ func fleetSums(netboot string) (map[string]fleetSum, error) {
 		sums[name] = fleetSum{Size: n, CRC: h.Sum32()}
 		return nil
 	}
-	set, err := bootfiles.Find(bootfiles.Source{}, "/")
+	set, err := bootmenu.FindLoaders(bootmenu.LoaderSource{}, "/")
 	if err != nil {
-		return nil, fmt.Errorf("boot loaders: %w (apt-get install %s)", err, bootfiles.HostPackages)
+		return nil, fmt.Errorf("boot loaders: %w (apt-get install %s)", err, bootmenu.HostLoaderPackages)
 	}
-	for _, l := range []string{bootfiles.Shim, bootfiles.GRUB} {
+	for _, l := range []string{bootmenu.LoaderShim, bootmenu.LoaderGRUB} {
 		if err := add(l, set, l); err != nil {
 			return nil, fmt.Errorf("boot loader %s: %w", l, err)
 		}
@@ -666,11 +666,11 @@ func runFleetClients(ctx context.Context, job fleetJob) ([]fleetClientResult, er
 	if err != nil {
 		return nil, err
 	}
-	dh, err := newDHCPClients(ctx, job.Iface)
+	dh, err := simclient.ListenDHCP(ctx, job.Iface)
 	if err != nil {
 		return nil, err
 	}
-	defer dh.close()
+	defer dh.Close()
 	nl, err := newAddrAdder(ifc.Index)
 	if err != nil {
 		return nil, err
@@ -711,7 +711,7 @@ type fleetClient struct {
 	rx, tx atomic.Int64
 	job    *fleetJob
 	server netip.Addr
-	dh     *dhcpClients
+	dh     *simclient.DHCP
 	nl     *addrAdder
 	arp    *arpSender
 	xid    uint32
@@ -757,27 +757,27 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 	// OACK it answers with an ERROR), then reads.
 	bootFile = strings.TrimPrefix(bootFile, "/")
 	loaders := []string{bootFile}
-	if path.Base(bootFile) == bootfiles.Shim {
-		loaders = append(loaders, path.Join(path.Dir(bootFile), bootfiles.GRUB))
+	if path.Base(bootFile) == bootmenu.LoaderShim {
+		loaders = append(loaders, path.Join(path.Dir(bootFile), bootmenu.LoaderGRUB))
 	}
 	for _, name := range loaders {
 		want, ok := c.job.Sums[name]
 		if !ok {
 			return fmt.Errorf("DHCP named %q, which the bench has no copy of", name)
 		}
-		size, _, err := c.tftp(ctx, name, tftpOpts{blksize: 1468, windowsize: 4, tsize: true, probe: true})
+		probe, err := c.tftp(ctx, name, simclient.TFTPOptions{BlockSize: 1468, WindowSize: 4, TSize: true, Probe: true}, nil)
 		if err != nil {
 			return fmt.Errorf("tftp size probe %s: %w", name, err)
 		}
-		if size != want.Size {
-			return fmt.Errorf("tftp %s: tsize %d, want %d", name, size, want.Size)
+		if probe.TSize != want.Size {
+			return fmt.Errorf("tftp %s: tsize %d, want %d", name, probe.TSize, want.Size)
 		}
-		got, crc, err := c.tftp(ctx, name, tftpOpts{blksize: 1468, windowsize: 4})
+		got, err := c.tftp(ctx, name, simclient.TFTPOptions{BlockSize: 1468, WindowSize: 4}, nil)
 		if err != nil {
 			return fmt.Errorf("tftp %s: %w", name, err)
 		}
-		if got != want.Size || crc != want.CRC {
-			return fmt.Errorf("tftp %s: %d bytes, checksum %08x; want %d bytes, %08x", name, got, crc, want.Size, want.CRC)
+		if got.Size != want.Size || got.CRC != want.CRC {
+			return fmt.Errorf("tftp %s: %d bytes, checksum %08x; want %d bytes, %08x", name, got.Size, got.CRC, want.Size, want.CRC)
 		}
 	}
 	phase(phaseLoaders)
@@ -785,7 +785,7 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 	// GRUB (Debian's signed grubnetx64) reads $prefix/grub.cfg with its
 	// own TFTP client: lock-step, blksize 1024, tsize.
 	var menu bytes.Buffer
-	if _, _, err := c.tftpTo(ctx, "/grub/grub.cfg", tftpOpts{blksize: 1024, tsize: true}, &menu); err != nil {
+	if _, err := c.tftp(ctx, "/grub/grub.cfg", simclient.TFTPOptions{BlockSize: 1024, TSize: true}, &menu); err != nil {
 		return fmt.Errorf("tftp grub.cfg: %w", err)
 	}
 	kernel, initrds, answer, err := parseGRUBMenu(menu.String())
@@ -794,7 +794,7 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 	}
 	// GRUB expands its variables on the linux line; a classic menu names
 	// each host's answer file by ${net_default_mac}.
-	answer = expandGRUBVars(answer, map[string]string{"net_default_mac": mac.String()})
+	answer = simclient.ExpandGRUBVars(answer, map[string]string{"net_default_mac": mac.String()})
 	wantAnswer := c.job.answerPattern(mac)
 	au, err := url.Parse(answer)
 	if err != nil {
@@ -820,7 +820,9 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 		var size int64
 		var crc uint32
 		if c.job.KernelTFTP && strings.HasPrefix(p, "/") {
-			size, crc, err = c.tftp(ctx, p, tftpOpts{blksize: 1024, tsize: true})
+			var r simclient.TFTPResult
+			r, err = c.tftp(ctx, p, simclient.TFTPOptions{BlockSize: 1024, TSize: true}, nil)
+			size, crc = r.Size, r.CRC
 		} else {
 			size, crc, _, err = c.get(ctx, hc, u)
 		}
@@ -848,53 +850,21 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 	return nil
 }
 
-// dora leases an address with a PXE client's DISCOVER and REQUEST,
-// retransmitting on EDK2's schedule (4, 8, 16, 32 s), and returns the boot
-// file the ACK names.
+// dora leases an address as a UEFI PXE client (simclient.DHCP.DORA) and
+// returns the boot file the ACK names.
 func (c *fleetClient) dora(ctx context.Context, mac net.HardwareAddr) (string, error) {
-	msg := func(typ dhcpv4.MessageType) *dhcpv4.DHCPv4 {
-		m := benchDiscover(mac, c.xid, true)
-		// Broadcast on the segment, as a machine in the rack does: no
-		// relay agent.
-		m.GatewayIPAddr, m.HopCount = net.IPv4zero, 0
-		// EDK2 sets the broadcast flag: its stack takes no unicast before
-		// it has an address (and the simulated machines share one MAC).
-		m.SetBroadcast()
-		m.Options.Update(dhcpv4.OptMessageType(typ))
-		m.Options[57] = []byte{0x05, 0xc0} // 1472, as EDK2 sends
-		guid := append([]byte{0}, make([]byte, 16)...)
-		copy(guid[11:], mac)
-		m.Options[97] = guid
-		return m
-	}
-	offer, err := c.dh.exchange(ctx, msg(dhcpv4.MessageTypeDiscover), dhcpv4.MessageTypeOffer, &c.rx, &c.tx)
+	l, err := c.dh.DORA(ctx, mac, c.xid, &c.rx, &c.tx)
 	if err != nil {
-		return "", fmt.Errorf("DISCOVER: %w", err)
+		return "", err
 	}
-	req := msg(dhcpv4.MessageTypeRequest)
-	req.Options.Update(dhcpv4.OptServerIdentifier(offer.ServerIdentifier()))
-	req.Options.Update(dhcpv4.OptRequestedIPAddress(offer.YourIPAddr))
-	ack, err := c.dh.exchange(ctx, req, dhcpv4.MessageTypeAck, &c.rx, &c.tx)
-	if err != nil {
-		return "", fmt.Errorf("REQUEST: %w", err)
+	c.ip = l.IP
+	if l.NextServer.IsValid() && l.NextServer != c.server {
+		return "", fmt.Errorf("ACK names TFTP server %s, not the fleet server", l.NextServer)
 	}
-	ip, ok := netip.AddrFromSlice(ack.YourIPAddr.To4())
-	if !ok || ip.IsUnspecified() {
-		return "", errors.New("ACK without an address")
-	}
-	c.ip = ip
-	next, _ := netip.AddrFromSlice(ack.ServerIPAddr.To4())
-	if next.IsValid() && !next.IsUnspecified() && next != c.server {
-		return "", fmt.Errorf("ACK names TFTP server %s, not the fleet server", next)
-	}
-	file := ack.BootFileNameOption()
-	if file == "" {
-		file = strings.TrimRight(ack.BootFileName, "\x00")
-	}
-	if file == "" {
+	if l.BootFile == "" {
 		return "", errors.New("ACK names no boot file")
 	}
-	return file, nil
+	return l.BootFile, nil
 }
 
 // menuURL resolves a file the GRUB menu names. A bare path is on $root,
@@ -927,38 +897,17 @@ func (c *fleetClient) httpHost() string {
 	return c.job.httpHost(c.server)
 }
 
-// expandGRUBVars replaces ${name} and $name of the variables in vars the
-// way GRUB expands a command's words; other variables stay as they are.
-func expandGRUBVars(s string, vars map[string]string) string {
-	if !strings.Contains(s, "$") {
-		return s
+// parseGRUBMenu returns the default entry's kernel, initrds and answer-file
+// URL; a kernel line naming no answer file is an error here.
+func parseGRUBMenu(cfg string) (kernel string, initrds []string, answer string, err error) {
+	b, err := simclient.ParseGRUBMenu(cfg)
+	if err != nil {
+		return "", nil, "", err
 	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] != '$' {
-			b.WriteByte(s[i])
-			continue
-		}
-		name, end := "", i+1
-		if end < len(s) && s[end] == '{' {
-			if j := strings.IndexByte(s[end:], '}'); j > 0 {
-				name, end = s[end+1:end+j], end+j+1
-			}
-		} else {
-			for end < len(s) && (s[end] == '_' || s[end] >= 'a' && s[end] <= 'z' || s[end] >= 'A' && s[end] <= 'Z' || s[end] >= '0' && s[end] <= '9') {
-				end++
-			}
-			name = s[i+1 : end]
-		}
-		v, ok := vars[name]
-		if !ok || name == "" {
-			b.WriteByte('$')
-			continue
-		}
-		b.WriteString(v)
-		i = end - 1
+	if b.Answer == "" {
+		return "", nil, "", errors.New("kernel line names no answer file")
 	}
-	return b.String()
+	return b.Kernel, b.Initrds, b.Answer, nil
 }
 
 // httpClient fetches from the leased address, one connection per file
@@ -1023,213 +972,6 @@ func (c *fleetClient) get(ctx context.Context, hc *http.Client, u string) (int64
 		return n, 0, nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	return n, h.Sum32(), small.Bytes(), nil
-}
-
-// parseGRUBMenu returns the default entry's kernel, initrds and answer-file
-// URL (url= for Debian, inst.ks= for the EL family).
-func parseGRUBMenu(cfg string) (kernel string, initrds []string, answer string, err error) {
-	def, entry := "", ""
-	found := false
-	for _, line := range strings.Split(cfg, "\n") {
-		w := grubWords(strings.TrimSpace(line))
-		if len(w) == 0 {
-			continue
-		}
-		switch {
-		case w[0] == "set" && len(w) > 1 && strings.HasPrefix(w[1], "default="):
-			def = strings.TrimPrefix(w[1], "default=")
-		case w[0] == "menuentry":
-			entry = ""
-			for i := 1; i+1 < len(w); i++ {
-				if w[i] == "--id" {
-					entry = w[i+1]
-				}
-			}
-		case entry != def:
-		case (w[0] == "linux" || w[0] == "linuxefi") && len(w) > 1:
-			kernel, found = w[1], true
-			for _, a := range w[2:] {
-				for _, key := range []string{"url=", "inst.ks=", "ks="} {
-					if v, ok := strings.CutPrefix(a, key); ok {
-						answer = v
-					}
-				}
-			}
-		case w[0] == "initrd" || w[0] == "initrdefi":
-			initrds = append(initrds, w[1:]...)
-		}
-	}
-	switch {
-	case !found:
-		return "", nil, "", fmt.Errorf("default entry %q has no linux line", def)
-	case answer == "":
-		return "", nil, "", errors.New("kernel line names no answer file")
-	}
-	return kernel, initrds, answer, nil
-}
-
-// grubWords splits a GRUB command line into words, undoing its quoting.
-func grubWords(s string) []string {
-	var words []string
-	var cur strings.Builder
-	in := false // inside a word
-	var quote byte
-	for i := 0; i < len(s); i++ {
-		ch := s[i]
-		switch {
-		case quote == '\'':
-			if ch == '\'' {
-				quote = 0
-			} else {
-				cur.WriteByte(ch)
-			}
-		case quote == '"':
-			if ch == '"' {
-				quote = 0
-			} else if ch == '\\' && i+1 < len(s) {
-				i++
-				cur.WriteByte(s[i])
-			} else {
-				cur.WriteByte(ch)
-			}
-		case ch == '\'' || ch == '"':
-			quote, in = ch, true
-		case ch == '\\' && i+1 < len(s):
-			i++
-			cur.WriteByte(s[i])
-			in = true
-		case ch == ' ' || ch == '\t':
-			if in {
-				words = append(words, cur.String())
-				cur.Reset()
-				in = false
-			}
-		case ch == '#' && !in:
-			return words
-		default:
-			cur.WriteByte(ch)
-			in = true
-		}
-	}
-	if in {
-		words = append(words, cur.String())
-	}
-	return words
-}
-
-// ---------------------------------------------------------------- DHCP
-
-// dhcpClients is the one DHCP socket (port 68) every simulated machine
-// shares, with replies dispatched by transaction ID.
-type dhcpClients struct {
-	conn    *net.UDPConn
-	mu      sync.Mutex
-	waiting map[uint32]chan *dhcpv4.DHCPv4
-	done    chan struct{}
-}
-
-func newDHCPClients(ctx context.Context, iface string) (*dhcpClients, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		err := rc.Control(func(fd uintptr) {
-			for _, o := range [][2]int{{unix.SO_BROADCAST, 1}, {unix.SO_REUSEADDR, 1}, {unix.SO_RCVBUF, 4 << 20}} {
-				if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, o[0], o[1]); serr != nil {
-					return
-				}
-			}
-			// The limited broadcast leaves by this interface: the
-			// namespace has no default route.
-			serr = unix.BindToDevice(int(fd), iface)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
-	pc, err := lc.ListenPacket(ctx, "udp4", "0.0.0.0:68")
-	if err != nil {
-		return nil, err
-	}
-	d := &dhcpClients{conn: pc.(*net.UDPConn), waiting: map[uint32]chan *dhcpv4.DHCPv4{}, done: make(chan struct{})}
-	go d.read()
-	return d, nil
-}
-
-func (d *dhcpClients) read() {
-	defer close(d.done)
-	buf := make([]byte, 4096)
-	for {
-		n, _, err := d.conn.ReadFromUDP(buf)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		m, err := dhcpv4.FromBytes(buf[:n])
-		if err != nil || m.OpCode != dhcpv4.OpcodeBootReply {
-			continue
-		}
-		d.mu.Lock()
-		ch := d.waiting[binary.BigEndian.Uint32(m.TransactionID[:])]
-		d.mu.Unlock()
-		if ch != nil {
-			select {
-			case ch <- m:
-			default:
-			}
-		}
-	}
-}
-
-func (d *dhcpClients) close() {
-	d.conn.Close()
-	<-d.done
-}
-
-// exchange broadcasts req until a reply of type want for the same client
-// arrives; a NAK ends it. It adds the bytes sent, and those of the replies
-// for this client, to rx and tx.
-func (d *dhcpClients) exchange(ctx context.Context, req *dhcpv4.DHCPv4, want dhcpv4.MessageType, rx, tx *atomic.Int64) (*dhcpv4.DHCPv4, error) {
-	xid := binary.BigEndian.Uint32(req.TransactionID[:])
-	ch := make(chan *dhcpv4.DHCPv4, 8)
-	d.mu.Lock()
-	d.waiting[xid] = ch
-	d.mu.Unlock()
-	defer func() { d.mu.Lock(); delete(d.waiting, xid); d.mu.Unlock() }()
-	b := req.ToBytes()
-	dst := &net.UDPAddr{IP: net.IPv4bcast, Port: 67}
-	for _, wait := range []time.Duration{4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second} {
-		if _, err := d.conn.WriteToUDP(b, dst); err != nil {
-			return nil, err
-		}
-		tx.Add(int64(len(b)))
-		t := time.NewTimer(wait)
-	await:
-		for {
-			select {
-			case m := <-ch:
-				if !bytes.Equal(m.ClientHWAddr, req.ClientHWAddr) {
-					continue
-				}
-				rx.Add(int64(len(m.ToBytes())))
-				if m.MessageType() == dhcpv4.MessageTypeNak {
-					t.Stop()
-					return nil, fmt.Errorf("NAK: %s", m.Message())
-				}
-				if m.MessageType() == want {
-					t.Stop()
-					return m, nil
-				}
-			case <-t.C:
-				break await
-			case <-ctx.Done():
-				t.Stop()
-				return nil, ctx.Err()
-			}
-		}
-	}
-	return nil, fmt.Errorf("no %s after 4 tries", want)
 }
 
 // addrAdder adds addresses to the client interface over rtnetlink:
@@ -1351,174 +1093,14 @@ func (s *arpSender) ask(from, target netip.Addr) error {
 
 // ---------------------------------------------------------------- TFTP
 
-// tftpOpts are the options of one read request.
-type tftpOpts struct {
-	blksize    int  // 0: none (512)
-	windowsize int  // 0: none (lock-step)
-	tsize      bool // ask the size
-	probe      bool // EDK2's size probe: end with an ERROR after the OACK
-}
-
-const (
-	tftpRRQ   = 1
-	tftpDATA  = 3
-	tftpACK   = 4
-	tftpERROR = 5
-	tftpOACK  = 6
-)
-
-// tftp reads name into nothing, returning its size (the tsize of a probe)
-// and CRC-32C.
-func (c *fleetClient) tftp(ctx context.Context, name string, o tftpOpts) (int64, uint32, error) {
-	return c.tftpTo(ctx, name, o, io.Discard)
-}
-
-// tftpTo reads name from the server's TFTP port, from the leased address,
-// as an RFC 1350/2347/2348/7440 client: an ACK per window (of the last
-// block of an in-order window, or of the last in-order block after a gap),
-// the last ACK resent on timeout, six timeouts of two seconds at most in a
-// row.
-func (c *fleetClient) tftpTo(ctx context.Context, name string, o tftpOpts, w io.Writer) (int64, uint32, error) {
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: c.ip.AsSlice()})
-	if err != nil {
-		return 0, 0, err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	defer stop()
-
-	rrq := binary.BigEndian.AppendUint16(nil, tftpRRQ)
-	rrq = append(append(append(rrq, name...), 0), "octet\x00"...)
-	opt := func(k, v string) { rrq = append(append(append(append(rrq, k...), 0), v...), 0) }
-	if o.tsize {
-		opt("tsize", "0")
-	}
-	if o.blksize > 0 {
-		opt("blksize", strconv.Itoa(o.blksize))
-	}
-	if o.windowsize > 0 {
-		opt("windowsize", strconv.Itoa(o.windowsize))
-	}
-	srv := &net.UDPAddr{IP: c.server.AsSlice(), Port: 69}
+// tftp reads name from the server's TFTP port, from the leased address,
+// with simclient's client (six timeouts of two seconds at most in a row),
+// counting the bytes in the client's totals.
+func (c *fleetClient) tftp(ctx context.Context, name string, o simclient.TFTPOptions, w io.Writer) (simclient.TFTPResult, error) {
+	port := uint16(69)
 	if c.tftpPort != 0 {
-		srv.Port = c.tftpPort
+		port = uint16(c.tftpPort)
 	}
-	var peer *net.UDPAddr // the server's transfer port, once it answered
-	blksize, window := 512, 1
-	var tsize int64 = -1
-	var size int64
-	crc := uint32(0)
-	expect := uint16(1)  // next block wanted
-	lastAck := uint16(0) // last block acknowledged
-	gapAcked := false    // a gap was acknowledged since the last in-order block
-	last := rrq          // what a timeout resends
-	lastTo := srv
-	ack := func(block uint16) error {
-		p := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tftpACK), block)
-		last, lastTo, lastAck = p, peer, block
-		_, err := conn.WriteToUDP(p, peer)
-		c.tx.Add(int64(len(p)))
-		return err
-	}
-	if _, err := conn.WriteToUDP(rrq, srv); err != nil {
-		return 0, 0, err
-	}
-	c.tx.Add(int64(len(rrq)))
-	buf := make([]byte, 65536)
-	timeouts := 0
-	for {
-		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
-		n, from, err := conn.ReadFromUDP(buf)
-		if err != nil {
-			if ctx.Err() != nil {
-				return 0, 0, ctx.Err()
-			}
-			var ne net.Error
-			if !errors.As(err, &ne) || !ne.Timeout() {
-				return 0, 0, err
-			}
-			if timeouts++; timeouts >= 6 {
-				return 0, 0, fmt.Errorf("timed out after block %d", expect-1)
-			}
-			if _, err := conn.WriteToUDP(last, lastTo); err != nil {
-				return 0, 0, err
-			}
-			c.tx.Add(int64(len(last)))
-			continue
-		}
-		c.rx.Add(int64(n))
-		if n < 4 || !from.IP.Equal(srv.IP) || (peer != nil && from.Port != peer.Port) {
-			continue
-		}
-		op, arg := binary.BigEndian.Uint16(buf), binary.BigEndian.Uint16(buf[2:])
-		if peer == nil {
-			peer = from
-		}
-		switch op {
-		case tftpERROR:
-			return 0, 0, fmt.Errorf("server error %d: %s", arg, strings.TrimRight(string(buf[4:n]), "\x00"))
-		case tftpOACK:
-			if expect != 1 {
-				continue // a duplicate
-			}
-			f := strings.Split(strings.TrimRight(string(buf[2:n]), "\x00"), "\x00")
-			for i := 0; i+1 < len(f); i += 2 {
-				v, _ := strconv.Atoi(f[i+1])
-				switch strings.ToLower(f[i]) {
-				case "blksize":
-					blksize = v
-				case "windowsize":
-					window = v
-				case "tsize":
-					tsize = int64(v)
-				}
-			}
-			if o.probe {
-				p := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tftpERROR), 8)
-				p = append(p, "size probe\x00"...)
-				_, _ = conn.WriteToUDP(p, peer)
-				c.tx.Add(int64(len(p)))
-				return tsize, 0, nil
-			}
-			timeouts = 0
-			if err := ack(0); err != nil {
-				return 0, 0, err
-			}
-		case tftpDATA:
-			if o.probe {
-				// Options refused: no size to learn; end as EDK2 would.
-				p := binary.BigEndian.AppendUint16(binary.BigEndian.AppendUint16(nil, tftpERROR), 8)
-				_, _ = conn.WriteToUDP(append(p, 0), peer)
-				c.tx.Add(int64(len(p) + 1))
-				return -1, 0, nil
-			}
-			data := buf[4:n]
-			switch {
-			case arg == expect:
-				timeouts, gapAcked = 0, false
-				if _, err := w.Write(data); err != nil {
-					return 0, 0, err
-				}
-				crc = crc32.Update(crc, castagnoli, data)
-				size += int64(len(data))
-				expect++
-				if len(data) < blksize {
-					_ = ack(arg)
-					return size, crc, nil
-				}
-				if arg-lastAck >= uint16(window) {
-					if err := ack(arg); err != nil {
-						return 0, 0, err
-					}
-				}
-			case arg-expect < 0x8000 && !gapAcked:
-				// Ahead of what is wanted: a block was lost. Ask the
-				// window again from the last in-order block, once.
-				gapAcked = true
-				if err := ack(expect - 1); err != nil {
-					return 0, 0, err
-				}
-			}
-		}
-	}
+	cl := &simclient.TFTP{Server: netip.AddrPortFrom(c.server, port), Local: c.ip, RX: &c.rx, TX: &c.tx}
+	return cl.Read(ctx, name, o, w)
 }

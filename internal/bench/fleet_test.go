@@ -1,20 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
-	"hash/crc32"
-	"net"
 	"net/netip"
 	"testing"
-	"testing/fstest"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/pxekit/pxekit/tftpsrv"
 )
 
 // The menu fleet serves a Debian 12 host, trimmed.
@@ -44,11 +35,6 @@ func TestParseGRUBMenu(t *testing.T) {
 	assert.Error(t, err, "a menu without an install entry")
 }
 
-func TestGRUBWords(t *testing.T) {
-	assert.Equal(t, []string{"linux", "/a b", "x=1", `say "hi"`, "it's"},
-		grubWords(`linux '/a b' x=1 "say \"hi\"" 'it'\''s' # comment`))
-}
-
 func TestFleetMenuURL(t *testing.T) {
 	c := &fleetClient{server: netip.MustParseAddr("10.232.0.1")}
 	u, name, err := c.menuURL("/profiles/p/boot/linux")
@@ -60,39 +46,4 @@ func TestFleetMenuURL(t *testing.T) {
 	assert.Equal(t, "http://10.232.0.1:8080/profiles/p/boot/linux", u)
 	_, _, err = c.menuURL("(http,192.0.2.1)/linux")
 	assert.Error(t, err, "another server")
-}
-
-// TestFleetTFTPClient runs the bench's windowed TFTP client against
-// tftpsrv on loopback: probe, windowed read, lock-step read.
-func TestFleetTFTPClient(t *testing.T) {
-	data := make([]byte, 1468*40+123)
-	_, _ = rand.Read(data)
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &tftpsrv.Server{Handler: tftpsrv.FileServer(fstest.MapFS{"f.bin": {Data: data}})}
-	go func() { _ = srv.Serve(conn) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	}()
-	lo := netip.MustParseAddr("127.0.0.1")
-	c := &fleetClient{server: lo, ip: lo, tftpPort: conn.LocalAddr().(*net.UDPAddr).Port}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-
-	size, _, err := c.tftp(ctx, "f.bin", tftpOpts{blksize: 1468, windowsize: 4, tsize: true, probe: true})
-	require.NoError(t, err)
-	assert.Equal(t, int64(len(data)), size)
-	want := crc32.Checksum(data, castagnoli)
-	for _, o := range []tftpOpts{{blksize: 1468, windowsize: 4}, {blksize: 1024, tsize: true}} {
-		var got bytes.Buffer
-		size, crc, err := c.tftpTo(ctx, "f.bin", o, &got)
-		require.NoError(t, err, "%+v", o)
-		assert.Equal(t, int64(len(data)), size)
-		assert.Equal(t, want, crc)
-		assert.True(t, bytes.Equal(data, got.Bytes()))
-	}
-	_, _, err = c.tftp(ctx, "missing", tftpOpts{blksize: 1468})
-	assert.Error(t, err)
 }

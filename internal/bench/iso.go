@@ -81,7 +81,7 @@ func runISO(ctx context.Context, e *env) error {
 	if err := isoOpenDetect(ctx, e, iso); err != nil {
 		return err
 	}
-	img, err := isosrc.Open(iso)
+	img, err := isosrc.Open(iso, isosrc.Limits{})
 	if err != nil {
 		return err
 	}
@@ -163,7 +163,7 @@ func isoOpenDetect(ctx context.Context, e *env, iso string) error {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		start := time.Now()
-		img, err := isosrc.Open(iso)
+		img, err := isosrc.Open(iso, isosrc.Limits{})
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/answerfile"
-	"github.com/pxekit/pxekit/internal/bootfiles"
+	"github.com/pxekit/pxekit/bootmenu"
 )
 
 // The rack suite boots the fleet suite's simulated UEFI machines against
@@ -452,16 +452,16 @@ const classicServer = benchSrvIP
 // root with one preseed per host, and the daemons' configurations.
 func writeClassicTree(dir string, macs []string) error {
 	tftp, www := filepath.Join(dir, "tftp"), filepath.Join(dir, "www")
-	set, err := bootfiles.Find(bootfiles.Source{}, "/")
+	set, err := bootmenu.FindLoaders(bootmenu.LoaderSource{}, "/")
 	if err != nil {
-		return fmt.Errorf("boot loaders: %w (apt-get install %s)", err, bootfiles.HostPackages)
+		return fmt.Errorf("boot loaders: %w (apt-get install %s)", err, bootmenu.HostLoaderPackages)
 	}
 	copies := []struct {
 		fsys     fs.FS
 		src, dst string
 	}{
-		{set, bootfiles.Shim, filepath.Join(tftp, bootfiles.Shim)},
-		{set, bootfiles.GRUB, filepath.Join(tftp, bootfiles.GRUB)},
+		{set, bootmenu.LoaderShim, filepath.Join(tftp, bootmenu.LoaderShim)},
+		{set, bootmenu.LoaderGRUB, filepath.Join(tftp, bootmenu.LoaderGRUB)},
 	}
 	for _, rel := range []string{"debian-installer/amd64/linux", "debian-installer/amd64/initrd.gz"} {
 		copies = append(copies, struct {
@@ -575,7 +575,7 @@ subnet 10.232.0.0 netmask 255.255.0.0 {
 		filename "pxelinux.0";
 	}
 }
-`, first, last, server, server, bootfiles.Shim)
+`, first, last, server, server, bootmenu.LoaderShim)
 }
 
 // classicNginxConfig serves dir/www on server:port, in the foreground,
@@ -616,7 +616,7 @@ func classicArgv(dir, iface, dhcp string) [][]string {
 		d = []string{"dnsmasq", "-k", "-p0", "-i", iface, "--bind-interfaces",
 			"--dhcp-range=" + first + "," + last + ",255.255.0.0,1h", "--dhcp-authoritative",
 			"--dhcp-match=set:efi64,option:client-arch,7", "--dhcp-match=set:efi64,option:client-arch,9",
-			"--dhcp-boot=tag:efi64," + bootfiles.Shim + ",," + classicServer, "--dhcp-boot=tag:!efi64,pxelinux.0,," + classicServer,
+			"--dhcp-boot=tag:efi64," + bootmenu.LoaderShim + ",," + classicServer, "--dhcp-boot=tag:!efi64,pxelinux.0,," + classicServer,
 			"--dhcp-leasefile=" + filepath.Join(dir, "dnsmasq.leases"), "--pid-file=" + filepath.Join(dir, "dnsmasq.pid"),
 			"--user=root", "--log-facility=-", "--quiet-dhcp"}
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pxekit/pxekit/internal/simclient"
 )
 
 func TestParseProcStat(t *testing.T) {
@@ -87,19 +89,6 @@ func TestPercentileAndSizes(t *testing.T) {
 	}
 }
 
-func TestExpandGRUBVars(t *testing.T) {
-	vars := map[string]string{"net_default_mac": "02:fe:00:00:00:01"}
-	for in, want := range map[string]string{
-		"http://s/hosts/${net_default_mac}/p.cfg": "http://s/hosts/02:fe:00:00:00:01/p.cfg",
-		"http://s/hosts/$net_default_mac/p.cfg":   "http://s/hosts/02:fe:00:00:00:01/p.cfg",
-		"a${other}b$":                             "a${other}b$",
-		"${":                                      "${",
-		"no variables":                            "no variables",
-	} {
-		assert.Equal(t, want, expandGRUBVars(in, vars), in)
-	}
-}
-
 // TestClassicMenu checks that the classic grub.cfg leads the simulated
 // client where the classic job expects: kernel and initrd by bare path
 // (TFTP), the host's own preseed on nginx's port 80.
@@ -109,7 +98,7 @@ func TestClassicMenu(t *testing.T) {
 	assert.Equal(t, "/debian-installer/amd64/linux", kernel)
 	assert.Equal(t, []string{"/debian-installer/amd64/initrd.gz"}, initrds)
 	mac := net.HardwareAddr{2, 0xfe, 0, 0, 0, 7}
-	answer = expandGRUBVars(answer, map[string]string{"net_default_mac": mac.String()})
+	answer = simclient.ExpandGRUBVars(answer, map[string]string{"net_default_mac": mac.String()})
 
 	job := &fleetJob{HTTPPort: 80, AnswerPath: "/hosts/{mac}/preseed.cfg", Answer: "preseed.cfg"}
 	c := &fleetClient{job: job, server: netip.MustParseAddr(benchSrvIP)}

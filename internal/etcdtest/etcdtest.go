@@ -1,4 +1,4 @@
-// Package etcdtest runs a private single-member etcd for tests: on
+// Package etcdtest runs a private etcd for tests (one member, or a cluster): on
 // 127.0.0.1, on ports picked free, with a data directory of the test's own,
 // stopped when the test ends. Tests skip when the etcd binary is absent.
 package etcdtest
@@ -27,6 +27,10 @@ type Etcd struct {
 	// Endpoint is the client URL, http://127.0.0.1:PORT.
 	Endpoint string
 
+	// endpoints, when set, are what Client dials instead of Endpoint
+	// (a handle made by Dial).
+	endpoints []string
+
 	t    testing.TB
 	args []string
 	mu   sync.Mutex
@@ -39,23 +43,34 @@ type Etcd struct {
 // the test when Binary is absent.
 func Start(t testing.TB) *Etcd {
 	t.Helper()
-	if _, err := os.Stat(Binary); err != nil {
-		t.Skipf("needs %s (Debian package etcd-server)", Binary)
-	}
+	skipWithoutBinary(t)
 	cport, pport := freePort(t), freePort(t)
 	e := &Etcd{t: t, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", cport)}
 	peer := fmt.Sprintf("http://127.0.0.1:%d", pport)
-	e.args = []string{
-		"--name", "test", "--data-dir", t.TempDir(),
-		"--listen-client-urls", e.Endpoint, "--advertise-client-urls", e.Endpoint,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "test=" + peer, "--initial-cluster-state", "new",
-		"--log-level", "error",
-	}
+	e.args = memberArgs("test", t.TempDir(), e.Endpoint, peer, "test="+peer)
 	e.start()
 	t.Cleanup(e.Stop)
 	e.WaitReady(20 * time.Second)
 	return e
+}
+
+func skipWithoutBinary(t testing.TB) {
+	t.Helper()
+	if _, err := os.Stat(Binary); err != nil {
+		t.Skipf("needs %s (Debian package etcd-server)", Binary)
+	}
+}
+
+// memberArgs is the command line of one member of a new cluster whose
+// members are listed in initial (name=peerURL,...).
+func memberArgs(name, dataDir, client, peer, initial string) []string {
+	return []string{
+		"--name", name, "--data-dir", dataDir,
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", initial, "--initial-cluster-state", "new",
+		"--log-level", "error",
+	}
 }
 
 func freePort(t testing.TB) int {
@@ -71,6 +86,9 @@ func freePort(t testing.TB) int {
 func (e *Etcd) start() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.args == nil {
+		e.t.Fatal("etcdtest: a handle made by Dial cannot start etcd")
+	}
 	cmd := exec.Command(Binary, e.args...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -125,17 +143,26 @@ func (e *Etcd) WaitReady(wait time.Duration) {
 		}
 		select {
 		case <-e.done:
-			e.t.Fatalf("etcd exited:\n%s", e.out.String())
+			e.mu.Lock()
+			how, out := "stopped", e.out.String()
+			if e.cmd != nil {
+				how = e.cmd.ProcessState.String()
+			}
+			e.mu.Unlock()
+			e.t.Fatalf("etcd %s exited (%s):\n%s", e.Endpoint, how, out)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-// Client returns a new client of this etcd, silent; the caller closes it.
+// Client returns a new client of this etcd (of every endpoint, for a handle
+// made by Dial), silent; the caller closes it.
 func (e *Etcd) Client() *clientv3.Client {
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints: []string{e.Endpoint}, DialTimeout: 2 * time.Second, Logger: zap.NewNop(),
-	})
+	eps := e.endpoints
+	if eps == nil {
+		eps = []string{e.Endpoint}
+	}
+	c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		e.t.Fatalf("etcd client: %v", err)
 	}
