@@ -9,12 +9,29 @@
 //	PREFIX/leases/ip/<address>  the latest record of the address
 //	PREFIX/leases/mac/<mac>     a copy of the record bound to the MAC
 //
-// Every Put is one etcd transaction that compares the mod revisions of the
-// address key, of the MAC key and of the key of the MAC the address belonged
-// to before, and writes them all or nothing: the conflict rule
-// (dhcpsrv.CheckClaim) is judged on exactly the records the write replaces.
-// etcd answers a transaction once a quorum has it in its log on disk, which
-// is the durability a server needs before it ACKs.
+// A claim (one Put) compares the mod revisions of the address key, of the
+// MAC key and of the key of the MAC the address belonged to before, and
+// writes them all or nothing: the conflict rule (dhcpsrv.CheckClaim) is
+// judged on exactly the records the write replaces. etcd answers a
+// transaction once a quorum has it in its log on disk, which is the
+// durability a server needs before it ACKs.
+//
+// Claims are group-committed: the claims of concurrent Puts go into one
+// transaction whose If holds every claim's comparisons, so that one raft
+// round and one disk flush commit them all. A batch is sent as soon as the
+// previous one has returned (no timer adds latency), holds at most
+// Config.MaxTxnOps comparisons, and never two claims on one key (the later
+// waits for the next batch, judged on what the first wrote). Each Put
+// returns once the transaction holding its claim has returned: nil only
+// when etcd committed it. When a batch fails its comparisons (another
+// server wrote one of its keys), the transaction brings the current
+// records back and every claim of the batch is written again in a
+// transaction of its own, so that one conflicting claim never refuses the
+// others. LookupMAC calls are batched alike, into one linearizable read
+// sent after each of them began. A renewal is a claim like any other,
+// committed before Put returns: left unwritten, the stored expiry would
+// come before the one the client was ACKed, and another server could bind
+// the address in between.
 //
 // While etcd does not answer, calls fail with dhcpsrv.ErrStoreUnavailable;
 // after a failure they fail at once for Config.RetryAfter before the next
@@ -34,6 +51,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pxekit/pxekit/dhcpsrv"
@@ -55,6 +73,12 @@ type Config struct {
 	// RetryAfter is how long calls fail at once after etcd did not answer,
 	// before one is let through to try again. Default 1 s.
 	RetryAfter time.Duration
+	// MaxTxnOps bounds the comparisons (1 to 3 per claim) of one group
+	// commit and the keys of one batched lookup. It must not exceed the
+	// etcd server's --max-txn-ops; should it anyway, the store halves
+	// it and logs a warning. Zero means 128, etcd's default; other
+	// values below 3 are refused.
+	MaxTxnOps int
 	// Logger receives the store's logs (etcd unreachable, at most one line
 	// per minute while it lasts, and its return); nil means silent.
 	Logger *slog.Logger
@@ -70,9 +94,12 @@ type Store struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu     sync.Mutex // guards cache, closed
+	mu     sync.Mutex // guards cache, sending, closed
 	cache  map[string]rec
 	closed bool
+	// sending holds the records of the group commit in flight by key,
+	// so that the watch's echo of them needs no decoding.
+	sending map[string]sent
 
 	// subMu orders the watch's dispatches against Watch's replay, so a
 	// subscriber sees every record in commit order.
@@ -82,6 +109,33 @@ type Store struct {
 	next  int64 // revision the watch resumes from; watch goroutine only
 
 	guard etcdguard.Guard // etcd's health: fail fast, outages logged
+
+	writes *queue[*claim]  // claims waiting for the next group commit
+	reads  *queue[*lookup] // LookupMAC calls waiting for the next read
+	maxOps atomic.Int64    // Config.MaxTxnOps, halved if etcd refuses it
+
+	commitTxn   txnFunc // sends every transaction
+	beforeBatch func()  // see hooks
+	beforeReads func()  // see hooks
+}
+
+// txnFunc sends one transaction to etcd.
+type txnFunc func(ctx context.Context, cmps []clientv3.Cmp, then, els []clientv3.Op) (*clientv3.TxnResponse, error)
+
+// hooks let the package's tests watch and steer what reaches etcd.
+type hooks struct {
+	// txn, if set, wraps the function that sends transactions.
+	txn func(next txnFunc) txnFunc
+	// beforeBatch and beforeReads, if set, run each time before the
+	// write or the read loop takes what is queued (to gather requests
+	// into one batch).
+	beforeBatch, beforeReads func()
+}
+
+// sent is a record being written: its value and the lease it encodes.
+type sent struct {
+	val string
+	l   dhcpsrv.Lease
 }
 
 // rec is the cached state of one key: its record and mod revision (0 when
@@ -96,6 +150,10 @@ type rec struct {
 // New checks cfg, loads the lease table into the store's cache and starts
 // watching the prefix. It fails if etcd does not answer within Timeout.
 func New(ctx context.Context, cfg Config) (*Store, error) {
+	return open(ctx, cfg, hooks{})
+}
+
+func open(ctx context.Context, cfg Config, h hooks) (*Store, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("etcdstore: Config.Client is required")
 	}
@@ -111,13 +169,28 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = time.Second
 	}
+	switch {
+	case cfg.MaxTxnOps == 0:
+		cfg.MaxTxnOps = 128
+	case cfg.MaxTxnOps < 3:
+		return nil, fmt.Errorf("etcdstore: MaxTxnOps %d is below 3, the comparisons of one claim", cfg.MaxTxnOps)
+	}
 	s := &Store{cli: cfg.Client, prefix: cfg.Prefix + "/",
-		log: cfg.Logger, cache: map[string]rec{}, subs: map[int]func(dhcpsrv.Lease){}}
+		log: cfg.Logger, cache: map[string]rec{}, sending: map[string]sent{}, subs: map[int]func(dhcpsrv.Lease){}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	s.guard = etcdguard.Guard{What: "etcd lease store", DownNote: "renewals are answered from memory, new leases refused",
 		Unavailable: dhcpsrv.ErrStoreUnavailable, Timeout: cfg.Timeout, RetryAfter: cfg.RetryAfter, Log: s.log}
+	s.writes, s.reads = newQueue[*claim](), newQueue[*lookup]()
+	s.maxOps.Store(int64(cfg.MaxTxnOps))
+	s.commitTxn = func(ctx context.Context, cmps []clientv3.Cmp, then, els []clientv3.Op) (*clientv3.TxnResponse, error) {
+		return s.cli.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
+	}
+	if h.txn != nil {
+		s.commitTxn = h.txn(s.commitTxn)
+	}
+	s.beforeBatch, s.beforeReads = h.beforeBatch, h.beforeReads
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	rev, err := s.reload(ctx)
 	if err != nil {
@@ -125,8 +198,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.next = rev + 1
-	s.wg.Add(1)
+	s.wg.Add(3)
 	go s.watchLoop()
+	go s.writeLoop()
+	go s.readLoop()
 	return s, nil
 }
 
@@ -214,28 +289,24 @@ func (s *Store) Load(ctx context.Context) ([]dhcpsrv.Lease, error) {
 	return out, nil
 }
 
-// LookupMAC implements dhcpsrv.SharedLeaseStore with a linearizable read.
+// LookupMAC implements dhcpsrv.SharedLeaseStore with a linearizable read,
+// sent after the call began (batched with the lookups queued meanwhile).
 func (s *Store) LookupMAC(ctx context.Context, mac net.HardwareAddr) (dhcpsrv.Lease, bool, error) {
 	key := s.macKey(mac)
-	var resp *clientv3.GetResponse
-	err := s.do(ctx, func(ctx context.Context) error {
-		var err error
-		resp, err = s.cli.Get(ctx, key)
-		return err
-	})
+	r, err := s.lookup(ctx, key)
 	if err != nil {
 		return dhcpsrv.Lease{}, false, err
 	}
-	if len(resp.Kvs) == 0 {
-		s.remember(key, rec{seen: resp.Header.Revision})
+	if len(r.kvs) == 0 {
+		s.remember(key, rec{seen: r.rev})
 		return dhcpsrv.Lease{}, false, nil
 	}
-	kv := resp.Kvs[0]
+	kv := r.kvs[0]
 	l, err := decode(key, kv.Value)
 	if err != nil {
 		return dhcpsrv.Lease{}, false, err
 	}
-	s.remember(key, rec{l: l, rev: kv.ModRevision, seen: resp.Header.Revision})
+	s.remember(key, rec{l: l, rev: kv.ModRevision, seen: r.rev})
 	return l, true, nil
 }
 
@@ -255,27 +326,123 @@ func (s *Store) cached(key string) rec {
 	return s.cache[key]
 }
 
-// maxAttempts bounds the compare-and-set retries of one Put; each failed
-// attempt means another server wrote one of the same keys meanwhile.
+// maxAttempts bounds the compare-and-set retries of one claim written
+// alone; each failed attempt means another server wrote one of the same
+// keys meanwhile.
 const maxAttempts = 8
 
-// Put implements dhcpsrv.SharedLeaseStore: one transaction, compared on the
-// mod revisions of every key it replaces. Records are read from the cache
-// first; a failed comparison brings the current ones, and the rule is
-// judged again on them.
+// Put implements dhcpsrv.SharedLeaseStore. The claim joins the next group
+// commit (see the package doc) and Put returns once the transaction that
+// holds it has returned from etcd: nil only when etcd committed it.
 func (s *Store) Put(ctx context.Context, l dhcpsrv.Lease) error {
 	if !l.IP.Is4() {
 		return fmt.Errorf("etcdstore: lease address %v is not IPv4", l.IP)
 	}
-	val, err := json.Marshal(l)
+	// MarshalJSON itself: json.Marshal would only check and compact
+	// what it writes, compact already.
+	val, err := l.MarshalJSON()
 	if err != nil {
 		return fmt.Errorf("etcdstore: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	c := &claim{ctx: ctx, l: l, val: string(val), done: make(chan error, 1)}
+	if !s.writes.push(c) {
+		return dhcpsrv.ErrStoreClosed
+	}
+	select {
+	case err = <-c.done:
+	case <-ctx.Done():
+		// The claim may still be committed, which is the safe
+		// direction: the lease is not granted, the address stays taken
+		// until it expires.
+		return ctx.Err()
+	}
+	if err == errAlone {
+		return s.putAlone(ctx, l, string(val), c.fresh)
+	}
+	return err
+}
+
+// plan is the transaction of one claim: the keys it compares with the
+// mod revisions they must still have, and what it writes.
+type plan struct {
+	keys    []string
+	revs    []int64
+	ops     []clientv3.Op
+	writes  []string // keys put, cached with the lease afterwards
+	deletes []string
+}
+
+// plan judges l (marshalled as val) with dhcpsrv.CheckClaim on the records
+// get returns and builds its transaction. keys is set even when the rule
+// refuses the claim, so that the caller can tell whether the records were
+// read from etcd or from the cache.
+func (s *Store) plan(l dhcpsrv.Lease, val string, get func(string) rec, now time.Time) (plan, error) {
+	var p plan
 	ipK, macK := s.ipKey(l.IP), ""
 	if len(l.MAC) > 0 {
 		macK = s.macKey(l.MAC)
 	}
-	fresh := map[string]rec{} // read from etcd during this Put
+	cur := get(ipK)
+	var bound rec
+	p.keys = append(p.keys, ipK)
+	if macK != "" {
+		bound = get(macK)
+		p.keys = append(p.keys, macK)
+	}
+	oldK := ""
+	if len(cur.l.MAC) > 0 && !bytes.Equal(cur.l.MAC, l.MAC) {
+		oldK = s.macKey(cur.l.MAC)
+		p.keys = append(p.keys, oldK)
+	}
+	if err := dhcpsrv.CheckClaim(cur.l, bound.l, l, now); err != nil {
+		return p, err
+	}
+	for _, k := range p.keys {
+		p.revs = append(p.revs, get(k).rev)
+	}
+	p.ops = append(p.ops, clientv3.OpPut(ipK, val))
+	p.writes = append(p.writes, ipK)
+	if macK != "" {
+		switch {
+		case l.State != dhcpsrv.LeaseDeclined:
+			p.ops = append(p.ops, clientv3.OpPut(macK, val))
+			p.writes = append(p.writes, macK)
+		case bound.rev != 0 && bound.l.IP == l.IP:
+			p.ops = append(p.ops, clientv3.OpDelete(macK))
+			p.deletes = append(p.deletes, macK)
+		}
+	}
+	if oldK != "" {
+		if old := get(oldK); old.rev != 0 && old.l.IP == l.IP {
+			p.ops = append(p.ops, clientv3.OpDelete(oldK))
+			p.deletes = append(p.deletes, oldK)
+		}
+	}
+	return p, nil
+}
+
+// committed caches what a committed plan wrote, at revision rev.
+func (s *Store) committed(p plan, l dhcpsrv.Lease, rev int64) {
+	for _, k := range p.writes {
+		s.remember(k, rec{l: l, rev: rev, seen: rev})
+	}
+	for _, k := range p.deletes {
+		s.remember(k, rec{seen: rev})
+	}
+}
+
+// putAlone writes one claim in transactions of its own: the claims that
+// the cache refuses (it may be stale) and those of a group commit that
+// failed. fresh holds records read from etcd for this claim already.
+// Records come from fresh, else from the cache; a failed comparison
+// brings the current ones, and the rule is judged again on them.
+func (s *Store) putAlone(ctx context.Context, l dhcpsrv.Lease, val string, fresh map[string]rec) error {
+	if fresh == nil {
+		fresh = map[string]rec{}
+	}
 	get := func(k string) rec {
 		if r, ok := fresh[k]; ok {
 			return r
@@ -283,23 +450,10 @@ func (s *Store) Put(ctx context.Context, l dhcpsrv.Lease) error {
 		return s.cached(k)
 	}
 	for range maxAttempts {
-		cur := get(ipK)
-		var bound rec
-		if macK != "" {
-			bound = get(macK)
-		}
-		keys := []string{ipK}
-		if macK != "" {
-			keys = append(keys, macK)
-		}
-		oldK := ""
-		if len(cur.l.MAC) > 0 && !bytes.Equal(cur.l.MAC, l.MAC) {
-			oldK = s.macKey(cur.l.MAC)
-			keys = append(keys, oldK)
-		}
-		if err := dhcpsrv.CheckClaim(cur.l, bound.l, l, time.Now()); err != nil {
+		p, err := s.plan(l, val, get, time.Now())
+		if err != nil {
 			stale := false
-			for _, k := range keys {
+			for _, k := range p.keys {
 				if _, ok := fresh[k]; !ok {
 					stale = true
 				}
@@ -307,41 +461,21 @@ func (s *Store) Put(ctx context.Context, l dhcpsrv.Lease) error {
 			if !stale {
 				return err
 			}
-			if err := s.read(ctx, keys, fresh); err != nil {
+			if err := s.read(ctx, p.keys, fresh); err != nil {
 				return err
 			}
 			continue
 		}
-		var cmps []clientv3.Cmp
-		var ops, elseOps []clientv3.Op
-		for _, k := range keys {
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(k), "=", get(k).rev))
-			elseOps = append(elseOps, clientv3.OpGet(k))
-		}
-		ops = append(ops, clientv3.OpPut(ipK, string(val)))
-		var writes []string // keys put, in the cache afterwards
-		var deletes []string
-		writes = append(writes, ipK)
-		if macK != "" {
-			switch {
-			case l.State != dhcpsrv.LeaseDeclined:
-				ops = append(ops, clientv3.OpPut(macK, string(val)))
-				writes = append(writes, macK)
-			case bound.rev != 0 && bound.l.IP == l.IP:
-				ops = append(ops, clientv3.OpDelete(macK))
-				deletes = append(deletes, macK)
-			}
-		}
-		if oldK != "" {
-			if old := get(oldK); old.rev != 0 && old.l.IP == l.IP {
-				ops = append(ops, clientv3.OpDelete(oldK))
-				deletes = append(deletes, oldK)
-			}
+		cmps := make([]clientv3.Cmp, len(p.keys))
+		elseOps := make([]clientv3.Op, len(p.keys))
+		for i, k := range p.keys {
+			cmps[i] = clientv3.Compare(clientv3.ModRevision(k), "=", p.revs[i])
+			elseOps[i] = clientv3.OpGet(k)
 		}
 		var resp *clientv3.TxnResponse
-		err := s.do(ctx, func(ctx context.Context) error {
+		err = s.do(ctx, func(ctx context.Context) error {
 			var err error
-			resp, err = s.cli.Txn(ctx).If(cmps...).Then(ops...).Else(elseOps...).Commit()
+			resp, err = s.commitTxn(ctx, cmps, p.ops, elseOps)
 			return err
 		})
 		if err != nil {
@@ -349,15 +483,10 @@ func (s *Store) Put(ctx context.Context, l dhcpsrv.Lease) error {
 		}
 		rev := resp.Header.Revision
 		if resp.Succeeded {
-			for _, k := range writes {
-				s.remember(k, rec{l: l, rev: rev, seen: rev})
-			}
-			for _, k := range deletes {
-				s.remember(k, rec{seen: rev})
-			}
+			s.committed(p, l, rev)
 			return nil
 		}
-		for i, k := range keys {
+		for i, k := range p.keys {
 			fresh[k] = s.fromRange(k, resp.Responses[i].GetResponseRange().GetKvs(), rev)
 		}
 	}
@@ -373,7 +502,7 @@ func (s *Store) read(ctx context.Context, keys []string, fresh map[string]rec) e
 	var resp *clientv3.TxnResponse
 	err := s.do(ctx, func(ctx context.Context) error {
 		var err error
-		resp, err = s.cli.Txn(ctx).Then(ops...).Commit()
+		resp, err = s.commitTxn(ctx, nil, ops, nil)
 		return err
 	})
 	if err != nil {
@@ -470,17 +599,24 @@ func (s *Store) apply(evs []*clientv3.Event) {
 		// A read may have brought a newer state of the key into the
 		// cache already; the event still goes to the subscribers, who
 		// see the watch's order only.
-		newer := false
-		if old, ok := s.cache[k]; ok && old.seen > rev {
-			newer = true
-		}
+		old, known := s.cache[k]
+		newer := known && old.seen > rev
 		if ev.Type == clientv3.EventTypeDelete {
 			if !newer {
 				s.cache[k] = rec{seen: rev}
 			}
 			continue
 		}
-		l, err := decode(k, kv.Value)
+		var l dhcpsrv.Lease
+		var err error
+		// The echo of this store's own writes needs no decoding.
+		if known && old.rev == rev && old.l.IP.IsValid() {
+			l = old.l // this very revision is cached already
+		} else if w, ok := s.sending[k]; ok && w.val == string(kv.Value) {
+			l = w.l
+		} else {
+			l, err = decode(k, kv.Value)
+		}
 		if err != nil {
 			s.log.Warn("etcd lease store: record skipped", "err", err)
 			if !newer {

@@ -203,11 +203,14 @@ func (s *site) run(ctx context.Context, c *config, dhcp *dhcpsrv.Server, ready f
 	mux.Handle("/", isosrc.ContentOnly(http.HandlerFunc(s.serveHTTP)))
 	hs := isosrc.NewHTTPServer(mux, c.httpLimits)
 	ts := &tftpsrv.Server{Handler: tftpsrv.HandlerFunc(s.serveTFTP), Logger: s.log, OnEvent: s.tftpEvent}
+	// Serve until ctx ends or one server fails; then stop them all.
 	errc := make(chan error, 3)
+	stops := []func(context.Context) error{hs.Shutdown, ts.Shutdown}
 	go func() { errc <- ts.Serve(tl) }()
 	go func() { errc <- hs.Serve(isosrc.LimitListener(hl, c.httpLimits)) }()
 	if dhcp != nil {
 		go func() { errc <- dhcp.Serve(ctx) }()
+		stops = append([]func(context.Context) error{dhcp.Shutdown}, stops...) // first: send nobody here any more
 	}
 	ready()
 	select {
@@ -217,13 +220,11 @@ func (s *site) run(ctx context.Context, c *config, dhcp *dhcpsrv.Server, ready f
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if dhcp != nil {
-		_ = dhcp.Shutdown(sctx)
+	for _, stop := range stops {
+		_ = stop(sctx)
 	}
-	_ = hs.Shutdown(sctx)
-	_ = ts.Shutdown(sctx)
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, dhcpsrv.ErrServerClosed) {
-		return nil
+		err = nil
 	}
 	return err
 }

@@ -151,12 +151,16 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 	}
 	demo, err := spec.RequireCredentials(c.demoPassword)
 	switch {
+	case errors.Is(err, answerfile.ErrNoCredentials) && c.frontDoor:
+		return fmt.Errorf("%w: found no SSH public key in ~/.ssh (id_ed25519.pub, id_ecdsa.pub, id_rsa.pub, authorized_keys) of the user running minimal; give -ssh-key FILE or -root-password-hash HASH", err)
 	case errors.Is(err, answerfile.ErrNoCredentials):
 		return fmt.Errorf("%w for the installed systems: give -root-password-hash HASH (openssl passwd -6), -ssh-key FILE or a -spec with a password or key, or -demo-password to install with the PUBLIC demo password %q (lab only)", err, answerfile.DemoPassword)
 	case err != nil:
 		return err
 	case len(demo) > 0:
 		s.log.Warn("-demo-password: " + answerfile.DemoWarning(demo))
+	case c.frontDoor:
+		s.log.Info("installed systems get root and the sudo user ops with the SSH keys of " + c.keysFrom)
 	}
 	info, _ := isosrc.LookupOS(osID)
 	repo, err := s.media.RepoURL(base, info.Family, c.mirror)
