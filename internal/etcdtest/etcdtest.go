@@ -171,7 +171,44 @@ func (e *Etcd) Client() *clientv3.Client {
 
 // Pause stops etcd with SIGSTOP: its connections stay open and nothing
 // answers, as in a network partition that drops packets silently.
-func (e *Etcd) Pause() { e.signal(syscall.SIGSTOP) }
+//
+// It returns once every thread of etcd is stopped: SIGSTOP is delivered
+// asynchronously, and a request sent just after the signal could still be
+// answered by a thread not yet stopped.
+func (e *Etcd) Pause() {
+	e.signal(syscall.SIGSTOP)
+	e.mu.Lock()
+	pid := 0
+	if e.cmd != nil {
+		pid = e.cmd.Process.Pid
+	}
+	e.mu.Unlock()
+	for deadline := time.Now().Add(5 * time.Second); pid != 0 && time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if allStopped(pid) {
+			return
+		}
+	}
+}
+
+// allStopped reports whether every thread of pid is in the stopped state.
+func allStopped(pid int) bool {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil || len(tasks) == 0 {
+		return false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()))
+		if err != nil {
+			return false
+		}
+		// The state follows the command name's closing parenthesis.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
+}
 
 // Resume continues an etcd stopped by Pause.
 func (e *Etcd) Resume() { e.signal(syscall.SIGCONT) }
