@@ -36,7 +36,7 @@ type Set struct {
 // fills in Hostname and Domain (the spec's hostname up to its first dot,
 // the rest of an FQDN or network.domain), a static spec's Address,
 // Gateway, Nameservers and Interface (never an Interface for Debian, whose
-// installer follows BOOTIF), and NoDefaultRoute for Debian.
+// installer follows BOOTIF), NoDefaultRoute for Debian, and Offline.
 type InstallerNet = instnet.Net
 
 // Build validates s for the OS and renders every file its installer reads,
@@ -93,7 +93,7 @@ func (r *Renderer) Build(osID string, s *Spec, base string) (*Set, error) {
 // spec; a parse error here means validation missed something.
 func installerNet(info osid.Info, s *Spec) (InstallerNet, error) {
 	n := s.Network
-	in := InstallerNet{Hostname: s.Hostname, Domain: n.Domain}
+	in := InstallerNet{Hostname: s.Hostname, Domain: n.Domain, Offline: s.Offline}
 	if h, d, ok := strings.Cut(s.Hostname, "."); ok {
 		in.Hostname, in.Domain = h, d
 	}

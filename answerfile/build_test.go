@@ -36,6 +36,8 @@ func TestBuild(t *testing.T) {
 			with(staticNet, func(n *InstallerNet) { n.Interface = "eno1" })},
 		{"kickstart fqdn", "centos-7.9", fqdn, KindKickstart, []string{"ks.cfg"}, base + "ks.cfg",
 			InstallerNet{Hostname: "web01", Domain: "dc1.example.org"}},
+		{"kickstart offline", "rocky-9.0", func(s *Spec) { s.Offline = true }, KindKickstart, []string{"ks.cfg"}, base + "ks.cfg",
+			InstallerNet{Hostname: "demo", Offline: true}},
 		{"autoinstall dhcp", "ubuntu-24.04", nil, KindAutoinstall, []string{"seed/meta-data", "seed/user-data"}, base + "seed/",
 			InstallerNet{Hostname: "demo"}},
 		{"autoinstall static", "ubuntu-22.04", static, KindAutoinstall, []string{"seed/meta-data", "seed/user-data"}, base + "seed/",

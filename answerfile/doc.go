@@ -118,10 +118,12 @@
 // Mirror; subiquity gets apt geoip off, Mirror as primary and security
 // archive with the updates, security and backports suites disabled (24.04:
 // fallback offline-install), and timesyncd pointed at the NTP servers or at
-// none. Ubuntu needs Mirror when offline. Offline does not cover what the
-// spec's own post steps fetch, anaconda's geolocation (boot with
-// inst.geoloc=0), nor services of the installed Ubuntu that call home on
-// their own (snapd, motd-news, the release upgrader).
+// none. Ubuntu needs Mirror when offline. Anaconda's geolocation is a boot
+// option, not a kickstart command, so it is turned off on the kernel line:
+// Build sets Set.Installer.Offline, which bootmenu turns into
+// inst.geoloc=0. Offline does not cover what the spec's own post steps
+// fetch, nor services of the installed Ubuntu that call home on their own
+// (snapd, motd-news, the release upgrader).
 //
 // # Limits
 //

@@ -83,7 +83,7 @@ func checkURL(what, s string, required bool) error {
 //     repo= and ksdevice=; EL9's anaconda dropped them, so the inst.
 //     spelling, valid on all, is used. A static Address becomes dracut's
 //     ip=<addr>::<gw>:<mask>:<host>:<iface>:none, Nameservers nameserver=,
-//     Syslog inst.syslog=.
+//     Syslog inst.syslog=, Offline inst.geoloc=0.
 //   - subiquity (Ubuntu 20.04, 22.04, 24.04): ip=dhcp (or, with a static
 //     Address, klibc's ip=<addr>::<gw>:<mask>:<host>:<iface>:off:<dns0>:<dns1>
 //     for casper's own fetch of the ISO and the seed; the installed
@@ -136,6 +136,9 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 		}
 		if in.Syslog.IsValid() {
 			args = append(args, KV("inst.syslog", in.Syslog.String()))
+		}
+		if in.Offline {
+			args = append(args, KV("inst.geoloc", "0"))
 		}
 	case osid.Subiquity:
 		if in.RepoURL == "" {

@@ -52,8 +52,10 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	}
 	base := "http://" + net.JoinHostPort(serverIP.String(), port) + "/"
 	s := &site{log: log, files: map[string][]byte{}, stages: map[string]string{}}
-	if s.media, err = isosrc.OpenMedia(c.iso, c.netboot, c.osID, isosrc.Limits{}); err != nil {
-		return fmt.Errorf("%w (name the OS with -os ID to override detection)", err)
+	if s.media, err = isosrc.OpenMedia(c.iso, c.netboot, c.osID, isosrc.Limits{}); errors.Is(err, isosrc.ErrUnknownDistro) {
+		return fmt.Errorf("%w (name the OS with -os ID)", err)
+	} else if err != nil {
+		return err
 	}
 	defer s.media.Close()
 	if c.root != "" {

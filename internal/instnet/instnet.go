@@ -50,4 +50,10 @@ type Net struct {
 	// answerfile sets it for Debian, whose install networks often have no
 	// router.
 	NoDefaultRoute bool
+	// Offline says the install may contact no host its answer file does not
+	// name (answerfile: the spec's offline switch). On the kernel line it
+	// turns off what an installer looks up before it reads its answer file:
+	// anaconda's geolocation (inst.geoloc=0). The answer files turn off the
+	// rest.
+	Offline bool
 }
