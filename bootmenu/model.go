@@ -310,3 +310,28 @@ func (e *Entry) title() string {
 	}
 	return e.Title
 }
+
+// ParseArgs reads kernel arguments as an operator writes them on a command
+// line ("no_timer_check nomodeset vga=791"): words separated by white
+// space, each a flag, or key=value split at the first '='. There is no
+// quoting, so a value cannot hold a space here (build such an Arg with
+// KV), and no quote or backslash, which not every loader can pass on (iPXE
+// cannot). Every argument is checked as Validate checks it; the error
+// names the word.
+func ParseArgs(s string) ([]Arg, error) {
+	var out []Arg
+	for _, w := range strings.Fields(s) {
+		if i := strings.IndexAny(w, `"'\`); i >= 0 {
+			return nil, fmt.Errorf("%w: kernel argument %q contains %q, which not every loader can pass on", ErrUnsafe, w, w[i])
+		}
+		a := Flag(w)
+		if k, v, ok := strings.Cut(w, "="); ok {
+			a = KV(k, v)
+		}
+		if err := a.Validate(); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}

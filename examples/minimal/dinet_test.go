@@ -122,6 +122,7 @@ func TestFirmwareDebianInstallerNetwork(t *testing.T) {
 	srv := lab.Start(t, "minimal", bin,
 		"-iface", lab.Iface(), "-os", "debian-12", "-netboot", debianNetboot,
 		"-console", "ttyS0,115200n8", "-dns", lab.ServerIP().String(),
+		"-args", "no_timer_check", // see TestFirmwareE2E
 		"-dhcp", "full", "-pool", "10.77.0.100-10.77.0.150",
 		"-mirror", mirrorURL, "-spec", filepath.Join("testdata", "dinet", "spec.yaml"),
 		"-demo-password", // a throw-away VM on the test's own network

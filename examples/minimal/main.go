@@ -38,6 +38,7 @@ import (
 	"syscall"
 
 	"github.com/pxekit/pxekit/answerfile"
+	"github.com/pxekit/pxekit/bootmenu"
 	"github.com/pxekit/pxekit/isosrc"
 )
 
@@ -55,6 +56,7 @@ type config struct {
 	ipxe, demoPassword, frontDoor bool
 	dnsAddrs                      []netip.Addr
 	keysFrom                      string // the file the SSH keys came from
+	args                          []bootmenu.Arg
 	// httpLimits bound HTTP clients (zero: isosrc's defaults); tests
 	// shorten them.
 	httpLimits isosrc.HTTPLimits
@@ -110,6 +112,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.BoolVar(&c.demoPassword, "demo-password", false, "lab only: with no other credential, install root and ops with the PUBLIC demo password "+answerfile.DemoPassword)
 	fl.StringVar(&c.specFile, "spec", "", "answer-file spec in YAML (overrides -layout, -root-password-hash and -ssh-key)")
 	fl.StringVar(&c.console, "console", "", "kernel console for the installer, e.g. ttyS0,115200n8")
+	kargs := fl.String("args", "", "more kernel arguments for the installer, space-separated, e.g. \"nomodeset vga=791\"")
 	fl.StringVar(&c.dns, "dns", "", "comma-separated DNS servers for clients (default: the host's non-loopback resolvers, else this server)")
 	fl.BoolVar(&c.ipxe, "ipxe", true, "give iPXE clients (option 77/175) the HTTP boot script; false treats them as plain PXE clients")
 	if err := fl.Parse(args); err != nil {
@@ -124,6 +127,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-dhcp full needs -pool FIRST-LAST: the addresses it may lease")
 	case c.layout != "plain" && c.layout != "lvm":
 		return nil, fmt.Errorf("-layout %q: want plain or lvm", c.layout)
+	}
+	var err error
+	if c.args, err = bootmenu.ParseArgs(*kargs); err != nil {
+		return nil, fmt.Errorf("-args: %w", err)
 	}
 	for _, f := range strings.FieldsFunc(c.dns, func(r rune) bool { return r == ',' || r == ' ' }) {
 		ip, err := netip.ParseAddr(f)

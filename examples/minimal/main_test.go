@@ -23,6 +23,9 @@ func TestParseFlags(t *testing.T) {
 		{[]string{"-layout", "zfs", "-iso", "x.iso"}, `-layout "zfs"`},
 		{[]string{"-os", "windows-11"}, "known: "},
 		{[]string{"-iso", "x.iso", "extra"}, "unexpected argument"},
+		{[]string{"-iso", "x.iso", "-args", "nomodeset vga=791"}, ""},
+		{[]string{"-iso", "x.iso", "-args", `a="b c"`}, "-args"},
+		{[]string{"-iso", "x.iso", "-dns", "10.0.0.1,nope"}, `-dns "nope"`},
 	} {
 		c, err := parseFlags(tc.args, &bytes.Buffer{})
 		if tc.err == "" {

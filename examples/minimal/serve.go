@@ -179,7 +179,7 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 	for name, data := range set.Files {
 		s.files["answer/"+name], s.stages["answer/"+name] = data, "answer"
 	}
-	in := bootmenu.InstallInput{RepoURL: repo, AnswerURL: set.URL, Console: c.console, InstallerNet: set.Installer}
+	in := bootmenu.InstallInput{RepoURL: repo, AnswerURL: set.URL, Console: c.console, InstallerNet: set.Installer, Extra: c.args}
 	if len(in.Nameservers) == 0 {
 		in.Nameservers = dns
 	}
