@@ -3,7 +3,6 @@ package dhcpsrv
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -12,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/pxekit/pxekit/internal/testutil"
 )
 
 // testNet is a veth pair between two namespaces made for one test: the
@@ -290,11 +290,11 @@ func TestNetnsMalformedAndShutdown(t *testing.T) {
 	requireRoot(t)
 	n := newTestNet(t)
 	run(t, "ip", "-n", n.cliNS, "addr", "add", "10.231.0.50/24", "dev", n.cliIf)
-	var logs strings.Builder
+	var logs testutil.Buffer
 	var s *Server
 	require.NoError(t, inNetns(t, n.srvNS, func() error {
 		var err error
-		s, err = New(Config{Interface: n.srvIf, Mode: ModeProxy, Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		s, err = New(Config{Interface: n.srvIf, Mode: ModeProxy, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 		if err != nil {
 			return err
 		}
@@ -332,17 +332,6 @@ func TestNetnsMalformedAndShutdown(t *testing.T) {
 	require.NoError(t, s.Shutdown(ctx))
 	assert.ErrorIs(t, <-done, ErrServerClosed)
 	assert.Contains(t, logs.String(), "count.malformed=1")
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // A proxy shares port 67 with the host's address-giving DHCP server when

@@ -10,9 +10,10 @@ import (
 	"os"
 	"path"
 	"strings"
-	"syscall"
 	"testing/fstest"
 	"time"
+
+	"github.com/pxekit/pxekit/internal/rootfs"
 )
 
 // Bounds for unpacking a netboot tarball into memory. Debian 12's
@@ -47,11 +48,18 @@ func OpenNetboot(p string) (fs.FS, error) {
 		return nil, err
 	}
 	if st.IsDir() {
-		root, err := os.OpenRoot(p)
+		dir, err := rootfs.OpenDir(p, rootfs.Errors{
+			NotRegular: func(m fs.FileMode) error {
+				return &fileTypeError{kind: fileKind(m), want: "a regular file"}
+			},
+			Outside: func(err error) error {
+				return fmt.Errorf("leads outside the netboot directory (%v): %w", err, fs.ErrNotExist)
+			},
+		})
 		if err != nil {
-			return nil, err
+			return nil, err // not a nil *rootfs.FS in a non-nil fs.FS
 		}
-		return &netbootDir{root: root}, nil
+		return dir, nil
 	}
 	f, _, err := openNonblock(p, fs.FileMode.IsRegular, "a directory or a regular file")
 	if err != nil {
@@ -156,89 +164,4 @@ func (p *peekReader) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return p.r.Read(b)
-}
-
-// netbootDir is a netboot directory opened by OpenNetboot: regular files
-// only, confined to the directory by an os.Root.
-type netbootDir struct {
-	root *os.Root
-}
-
-var (
-	_ fs.StatFS = (*netbootDir)(nil)
-	_ io.Closer = (*netbootDir)(nil)
-)
-
-// Open opens a regular file of the tree. The name is stat'ed first, so that
-// nothing else is even opened (opening a device can have side effects),
-// then opened with O_NONBLOCK, so that a FIFO swapped in meanwhile cannot
-// block, and the opened file is checked again. O_NONBLOCK does not change
-// reads of regular files.
-func (d *netbootDir) Open(name string) (fs.File, error) {
-	if _, err := d.Stat(name); err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			pe.Op = "open"
-		}
-		return nil, err
-	}
-	f, err := d.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
-	if err != nil {
-		return nil, netbootPathError("open", name, err)
-	}
-	st, err := f.Stat()
-	if err == nil && !st.Mode().IsRegular() {
-		err = &fs.PathError{Op: "open", Path: name, Err: &notRegularError{fileTypeError{kind: fileKind(st.Mode()), want: "a regular file"}}}
-	}
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
-}
-
-// Stat describes a regular file of the tree, following symbolic links that
-// stay inside it; it refuses what Open refuses, so the two agree.
-func (d *netbootDir) Stat(name string) (fs.FileInfo, error) {
-	if !fs.ValidPath(name) {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: fs.ErrInvalid}
-	}
-	st, err := d.root.Stat(name)
-	if err != nil {
-		return nil, netbootPathError("stat", name, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: &notRegularError{fileTypeError{kind: fileKind(st.Mode()), want: "a regular file"}}}
-	}
-	return st, nil
-}
-
-// Close releases the directory. Files already open stay usable.
-func (d *netbootDir) Close() error { return d.root.Close() }
-
-// notRegularError is a directory or special file inside a netboot
-// directory: ErrFileType for callers that look, and fs.ErrNotExist for
-// file servers, which then answer "not found" instead of listing.
-type notRegularError struct{ fileTypeError }
-
-func (e *notRegularError) Is(target error) bool {
-	return target == ErrFileType || target == fs.ErrNotExist
-}
-
-// netbootPathError reports err against the fs name rather than the one
-// os.Root put in its error, and turns the root's refusal of a name that
-// leads outside the directory into "not found".
-func netbootPathError(op, name string, err error) error {
-	inner := err
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		inner = pe.Err
-	}
-	var errno syscall.Errno
-	if !errors.As(inner, &errno) && !errors.Is(inner, fs.ErrClosed) && !errors.Is(inner, fs.ErrInvalid) {
-		// os.Root reports escapes with an unexported error; its other
-		// failures are errnos or the checks above.
-		inner = fmt.Errorf("leads outside the netboot directory (%v): %w", inner, fs.ErrNotExist)
-	}
-	return &fs.PathError{Op: op, Path: name, Err: inner}
 }

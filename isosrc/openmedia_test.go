@@ -1,28 +1,18 @@
 package isosrc
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// fakeDebianNetboot writes a netboot tree holding the amd64 installer.
-func fakeDebianNetboot(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	d := filepath.Join(dir, "debian-installer", "amd64")
-	require.NoError(t, os.MkdirAll(d, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(d, "linux"), []byte("kernel"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(d, "initrd.gz"), []byte("initrd"), 0o644))
-	return dir
-}
+	"github.com/pxekit/pxekit/internal/testutil"
+)
 
 func TestOpenMedia(t *testing.T) {
 	const iso = "testdata/rocky-9.0-mini.iso"
-	nb := fakeDebianNetboot(t)
+	nb := testutil.FakeNetboot(t, t.TempDir())
 	for _, tc := range []struct {
 		name, iso, netboot, osID string
 		wantOS, wantKernel, err  string
@@ -69,7 +59,7 @@ func TestMediaLoaders(t *testing.T) {
 	assert.True(t, l.Vendor)
 	assert.Equal(t, "EFI/BOOT/grubx64.efi", l.GRUB)
 
-	nb, err := OpenMedia("", fakeDebianNetboot(t), "debian-12", Limits{})
+	nb, err := OpenMedia("", testutil.FakeNetboot(t, t.TempDir()), "debian-12", Limits{})
 	require.NoError(t, err)
 	defer nb.Close()
 	l, err = nb.Loaders()

@@ -2,7 +2,6 @@ package etcdstore_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/pxekit/pxekit/dhcpsrv"
 	"github.com/pxekit/pxekit/internal/etcdtest"
+	"github.com/pxekit/pxekit/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -131,6 +131,40 @@ func merge(t *testing.T, a, b map[string]netip.Addr) {
 	}
 }
 
+// runFaulted binds n clients through r and calls fault once view (server
+// 0's lease count) holds a third of them, so that clients are still
+// running. Every client must be bound, and the fault must come before the
+// run ends; what names the fault ("leader m1 killed") for the log and the
+// failure. It returns the ACKs.
+func runFaulted(t *testing.T, r *relay, n int, view func() int, what string, fault func()) map[string]netip.Addr {
+	t.Helper()
+	faulted := afterLeases(view, n/3, 30*time.Second, fault)
+	ctx, cancel := context.WithTimeout(t.Context(), clusterRun)
+	defer cancel()
+	t0 := time.Now()
+	acked, err := doraAll(ctx, r, macsFrom(0, n))
+	el := time.Since(t0)
+	at := <-faulted
+	require.NoError(t, err, "a client failed; %s", r.stats())
+	require.Len(t, acked, n)
+	t.Logf("%d clients bound in %v through two servers; %s with %d of them in server 0's view; %s",
+		n, el.Round(time.Millisecond), what, at, r.stats())
+	assert.Less(t, at, n, "%s after the run", what)
+	return acked
+}
+
+// bindLate binds 20 new clients after the run of n whose ACKs are acked,
+// adds theirs, and checks the lease table against all of them.
+func bindLate(t *testing.T, r *relay, c *etcdtest.Cluster, acked map[string]netip.Addr, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), clusterRun)
+	defer cancel()
+	late, err := doraAll(ctx, r, macsFrom(n, 20))
+	require.NoError(t, err)
+	merge(t, acked, late)
+	checkAll(t, c.Etcd(), acked)
+}
+
 // TestClusterMemberKilled: the etcd leader is killed with SIGKILL while
 // 200 clients are getting addresses; the remaining two members elect
 // another, the servers' clients move to them, and every client completes.
@@ -146,21 +180,9 @@ func TestClusterMemberKilled(t *testing.T) {
 	require.NoError(t, err)
 
 	n := *nClients
-	macs := macsFrom(0, n)
-	killed := afterLeases(func() int { return len(srv[0].Leases()) }, n/3, 30*time.Second, func() {
+	acked := runFaulted(t, r, n, func() int { return len(srv[0].Leases()) }, fmt.Sprintf("leader m%d killed", leader), func() {
 		c.Members[leader].Stop()
 	})
-	ctx, cancel = context.WithTimeout(t.Context(), clusterRun)
-	defer cancel()
-	t0 := time.Now()
-	acked, err := doraAll(ctx, r, macs)
-	el := time.Since(t0)
-	at := <-killed
-	require.NoError(t, err, "a client failed; %s", r.stats())
-	require.Len(t, acked, n)
-	t.Logf("%d clients bound in %v through two servers; leader m%d killed with %d of them in server 0's view; %s",
-		n, el.Round(time.Millisecond), leader, at, r.stats())
-	assert.Less(t, at, n, "the kill came after the run")
 
 	ctx, cancel = context.WithTimeout(t.Context(), 10*time.Second)
 	next, err := c.Leader(ctx)
@@ -170,12 +192,7 @@ func TestClusterMemberKilled(t *testing.T) {
 	checkAll(t, c.Etcd(), acked)
 
 	// The two members left keep serving new clients.
-	ctx, cancel = context.WithTimeout(t.Context(), clusterRun)
-	defer cancel()
-	late, err := doraAll(ctx, r, macsFrom(n, 20))
-	require.NoError(t, err)
-	merge(t, acked, late)
-	checkAll(t, c.Etcd(), acked)
+	bindLate(t, r, c, acked, n)
 }
 
 // serverProcEnv starts TestClusterServerProcess as a server:
@@ -204,24 +221,6 @@ func TestClusterServerProcess(t *testing.T) {
 	io.Copy(io.Discard, os.Stdin)
 }
 
-// lockedBuffer collects a child's stderr for the log.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startServerProcess runs server i of g in a process of its own (this test
 // binary, TestClusterServerProcess) and returns once it serves.
 func startServerProcess(t *testing.T, g *segment, i int, endpoints []string) *exec.Cmd {
@@ -232,7 +231,7 @@ func startServerProcess(t *testing.T, g *segment, i int, endpoints []string) *ex
 	require.NoError(t, err)
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	stderr := &lockedBuffer{}
+	stderr := &testutil.Buffer{} // for the log
 	cmd.Stderr = stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	require.NoError(t, cmd.Start())
@@ -274,21 +273,10 @@ func TestClusterServerKilled(t *testing.T) {
 	r := newRelay(t, g)
 
 	n := *nClients
-	killed := afterLeases(func() int { return len(survivor.Leases()) }, n/3, 30*time.Second, func() {
+	acked := runFaulted(t, r, n, func() int { return len(survivor.Leases()) }, "server 1 killed", func() {
 		victim.Process.Kill()
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), clusterRun)
-	defer cancel()
-	t0 := time.Now()
-	acked, err := doraAll(ctx, r, macsFrom(0, n))
-	el := time.Since(t0)
-	at := <-killed
-	require.NoError(t, err, "a client failed; %s", r.stats())
-	require.Len(t, acked, n)
-	t.Logf("%d clients bound in %v; server 1 killed with %d of them in server 0's view; %s",
-		n, el.Round(time.Millisecond), at, r.stats())
-	assert.Less(t, at, n, "the kill came after the run")
-	err = victim.Wait()
+	err := victim.Wait()
 	var ee *exec.ExitError
 	require.True(t, errors.As(err, &ee), "server process: %v", err)
 	assert.Equal(t, syscall.SIGKILL, ee.Sys().(syscall.WaitStatus).Signal())
@@ -442,23 +430,12 @@ func TestClusterPartition(t *testing.T) {
 
 	n := *nClients
 	cutAt := time.Time{}
-	cut := afterLeases(func() int { return len(cutOff.Leases()) }, n/3, 30*time.Second, func() {
+	acked := runFaulted(t, r, n, func() int { return len(cutOff.Leases()) }, "server 0 cut from etcd", func() {
 		for _, p := range gates {
 			p.Cut()
 		}
 		cutAt = time.Now()
 	})
-	ctx, cancel := context.WithTimeout(t.Context(), clusterRun)
-	defer cancel()
-	t0 := time.Now()
-	acked, err := doraAll(ctx, r, macsFrom(0, n))
-	el := time.Since(t0)
-	at := <-cut
-	require.NoError(t, err, "a client failed; %s", r.stats())
-	require.Len(t, acked, n)
-	t.Logf("%d clients bound in %v; server 0 cut from etcd with %d of them in its view; %s",
-		n, el.Round(time.Millisecond), at, r.stats())
-	assert.Less(t, at, n, "the cut came after the run")
 	checkAll(t, c.Etcd(), acked)
 	view := map[string]bool{}
 	for _, l := range cutOff.Leases() {
@@ -511,12 +488,7 @@ func TestClusterPartition(t *testing.T) {
 		return got[serverIPs[0]] != nil
 	}, 30*time.Second, 100*time.Millisecond, "server 0 never offered again after the gates healed")
 	t.Logf("server 0 offers again %v after the gates healed", time.Since(healed).Round(time.Millisecond))
-	ctx, cancel = context.WithTimeout(t.Context(), clusterRun)
-	defer cancel()
-	late, err := doraAll(ctx, r, macsFrom(n, 20))
-	require.NoError(t, err)
-	merge(t, acked, late)
-	checkAll(t, c.Etcd(), acked)
+	bindLate(t, r, c, acked, n)
 	// The watch caught up: server 0's view holds every lease again.
 	require.Eventually(t, func() bool {
 		m := map[string]bool{}

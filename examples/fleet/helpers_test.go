@@ -15,7 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/pxekit/pxekit/bootmenu"
+	"github.com/pxekit/pxekit/internal/testutil"
 )
 
 // The inventory most tests use. Three listed hosts on two profiles so that
@@ -70,18 +70,11 @@ hosts:
 `, unknown, testHash, testHash, netboot, netboot)
 }
 
-// fakeNetboot lays out what Debian's netboot tree holds for the installer
-// entry, so no test needs debian-installer-12-netboot-amd64.
+// fakeNetboot lays out a Debian netboot tree in dir (see
+// testutil.FakeNetboot).
 func fakeNetboot(t *testing.T, dir string) {
 	t.Helper()
-	for name, data := range map[string]string{
-		"debian-installer/amd64/linux":     "fake kernel",
-		"debian-installer/amd64/initrd.gz": "fake initrd",
-	} {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(data), 0o644))
-	}
+	testutil.FakeNetboot(t, dir)
 }
 
 // fakeHostRoot is a root holding the loader packages' files at their
@@ -143,23 +136,8 @@ func newTestFleet(t *testing.T, unknown string, snponly bool, opts ...func(*buil
 }
 
 // syncBuffer is a bytes.Buffer the server's goroutines write while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// test reads it (the name this package's tests use).
+type syncBuffer = testutil.Buffer
 
 // needHostLoaders skips a test of the whole program: it has no flag for a
 // fake host root, so it serves the host's loader packages (CI installs them).

@@ -25,33 +25,17 @@ import (
 
 	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/bootmenu"
+	"github.com/pxekit/pxekit/internal/testutil"
 	"github.com/pxekit/pxekit/isosrc"
 )
 
 // These tests are the attacks of the hardening review, run against the
 // real server on loopback ports with DHCP off.
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // mini is minimal running in-process.
 type mini struct {
 	http, tftp     string // "http://127.0.0.1:P", "127.0.0.1:P"
-	stdout, stderr *syncBuffer
+	stdout, stderr *testutil.Buffer
 }
 
 // startMinimal runs minimal with args (plus DHCP off and free loopback
@@ -69,7 +53,7 @@ func startMinimal(t *testing.T, lim isosrc.HTTPLimits, args ...string) *mini {
 		pc.Close()
 
 		m := &mini{http: fmt.Sprintf("http://127.0.0.1:%d", hp), tftp: fmt.Sprintf("127.0.0.1:%d", tp),
-			stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+			stdout: &testutil.Buffer{}, stderr: &testutil.Buffer{}}
 		all := append([]string{"-dhcp", "off", "-http-addr", "127.0.0.1:" + strconv.Itoa(hp),
 			"-tftp-addr", "127.0.0.1:" + strconv.Itoa(tp)}, args...)
 		cfg, err := parseFlags(all, m.stderr)
@@ -371,12 +355,7 @@ func fakeNetboot(t *testing.T) string {
 	if _, err := bootmenu.FindLoaders(bootmenu.LoaderSource{}, "/"); err != nil {
 		t.Skipf("minimal serves the host's boot loaders and there are none (%v): apt-get install %s", err, bootmenu.HostLoaderPackages)
 	}
-	dir := t.TempDir()
-	d := filepath.Join(dir, "debian-installer", "amd64")
-	require.NoError(t, os.MkdirAll(d, 0o755))
-	require.NoError(t, os.WriteFile(filepath.Join(d, "linux"), []byte("kernel"), 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(d, "initrd.gz"), []byte("initrd"), 0o644))
-	return dir
+	return testutil.FakeNetboot(t, t.TempDir())
 }
 
 func TestContentMethodsAndBadPaths(t *testing.T) {

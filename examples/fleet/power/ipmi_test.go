@@ -1,7 +1,6 @@
 package power
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,8 @@ import (
 	"github.com/bougou/go-ipmi/pkg/command/chassis"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pxekit/pxekit/internal/testutil"
 )
 
 // simPassword is the simulated BMC's admin password (test only).
@@ -125,7 +125,7 @@ set_working_mc 0x20
 	require.NoError(t, os.Mkdir(state, 0o700))
 
 	cmd := exec.Command("ipmi_sim", "-c", confFile, "-f", emu, "-s", state, "-n")
-	var out syncBuffer
+	var out testutil.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Its own process group: the cleanup kills the simulator and the
 	// stand-in processes it started.
@@ -183,23 +183,6 @@ func (s *ipmiSim) open(t *testing.T, over BMC, timeout time.Duration) *ipmiContr
 	c, err := Open(b, Options{Timeout: timeout})
 	require.NoError(t, err)
 	return c.(*ipmiController)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitState polls until the power state is want; bounded.
