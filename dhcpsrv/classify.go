@@ -143,7 +143,7 @@ func Classify(m *dhcpv4.DHCPv4) (Client, error) {
 	if v := m.Options.Get(dhcpv4.OptionDHCPMessageType); len(v) != 1 || v[0] < 1 || v[0] > 18 {
 		return c, fmt.Errorf("%w: missing or invalid option 53", ErrMalformed)
 	}
-	c.Type = m.MessageType()
+	c.Type = messageType(m)
 	c.MAC = append(net.HardwareAddr(nil), m.ClientHWAddr...)
 
 	c.VendorClass = string(m.Options[optVendorClass])
@@ -198,20 +198,29 @@ func Classify(m *dhcpv4.DHCPv4) (Client, error) {
 // section 2.2.5). Fields are decimal; anything after the prefix may be absent
 // or truncated, so every field is optional.
 func parseVendorClass(s string) (arch Arch, ok bool, undi string) {
-	parts := strings.Split(s, ":")
-	for i := 1; i+1 < len(parts); i++ {
-		switch parts[i] {
-		case "Arch":
-			if n, err := strconv.ParseUint(parts[i+1], 10, 16); err == nil {
-				arch, ok = Arch(n), true
-			}
-		case "UNDI":
-			if len(parts[i+1]) == 6 && isDigits(parts[i+1]) {
-				undi = parts[i+1]
+	// Every pair of adjacent fields after the first ("PXEClient") is a
+	// candidate key and value; walked without splitting, which would
+	// allocate on every request.
+	var prev string
+	for i, rest := 0, s; ; i++ {
+		f, r, more := strings.Cut(rest, ":")
+		if i >= 2 {
+			switch prev {
+			case "Arch":
+				if n, err := strconv.ParseUint(f, 10, 16); err == nil {
+					arch, ok = Arch(n), true
+				}
+			case "UNDI":
+				if len(f) == 6 && isDigits(f) {
+					undi = f
+				}
 			}
 		}
+		if !more {
+			return arch, ok, undi
+		}
+		prev, rest = f, r
 	}
-	return arch, ok, undi
 }
 
 func isDigits(s string) bool {
@@ -286,3 +295,13 @@ func addrOf(ip net.IP) netip.Addr {
 }
 
 func hasKey(o dhcpv4.Options, code uint8) bool { _, ok := o[code]; return ok }
+
+// messageType is m.MessageType() without the codec's decoding buffer (an
+// allocation per call on the receive path): option 53 must be exactly one
+// byte, else MessageTypeNone.
+func messageType(m *dhcpv4.DHCPv4) dhcpv4.MessageType {
+	if v := m.Options[uint8(dhcpv4.OptionDHCPMessageType)]; len(v) == 1 {
+		return dhcpv4.MessageType(v[0])
+	}
+	return dhcpv4.MessageTypeNone
+}

@@ -212,24 +212,31 @@ func (s *Server) addBoot(r *dhcpv4.DHCPv4, c Client, ans BootAnswer) error {
 	if !srv.IsValid() {
 		srv = s.cfg.ServerIP
 	}
-	name := ans.ServerName
-	if name == "" {
-		name = srv.String()
+	var name []byte
+	switch {
+	case ans.ServerName != "":
+		name = []byte(ans.ServerName)
+	case srv == s.cfg.ServerIP && s.serverName != nil:
+		name = s.serverName // shared, never written
+	default:
+		name = []byte(srv.String())
 	}
 	if len(name) > 255 {
 		return fmt.Errorf("dhcpsrv: TFTP server name longer than 255 bytes")
 	}
-	vc := ans.VendorClass
-	if vc == "" {
-		vc = "PXEClient"
-		if c.HTTPClient {
-			vc = "HTTPClient"
-		}
+	var vc []byte
+	switch {
+	case ans.VendorClass != "":
+		vc = []byte(ans.VendorClass)
+	case c.HTTPClient:
+		vc = []byte("HTTPClient")
+	default:
+		vc = []byte("PXEClient")
 	}
 	r.ServerIPAddr = srv.AsSlice()
 	r.BootFileName = ans.File
-	r.Options[optVendorClass] = []byte(vc)
-	r.Options[optTFTPServer] = []byte(name)
+	r.Options[optVendorClass] = vc
+	r.Options[optTFTPServer] = name
 	r.Options[optBootFile] = []byte(ans.File)
 	return nil
 }
@@ -266,7 +273,7 @@ func (s *Server) finish(r *dhcpv4.DHCPv4, c Client, dst netip.AddrPort, file str
 	if !ev.IP.IsValid() {
 		ev.IP = c.ClientIP
 	}
-	switch r.MessageType() {
+	switch messageType(r) {
 	case dhcpv4.MessageTypeOffer:
 		ev.Type = EventOffer
 	case dhcpv4.MessageTypeAck:

@@ -372,12 +372,12 @@ func TestLeasesSurviveCleanRestart(t *testing.T) {
 func TestRateLimiter(t *testing.T) {
 	r := newRateLimiter(1, 3)
 	now := time.Unix(0, 0)
-	assert.True(t, r.allow("a", now))
-	assert.True(t, r.allow("a", now))
-	assert.True(t, r.allow("a", now))
-	assert.False(t, r.allow("a", now))
-	assert.True(t, r.allow("b", now))
-	assert.True(t, r.allow("a", now.Add(time.Second)))
+	assert.True(t, r.allow([]byte("a"), now))
+	assert.True(t, r.allow([]byte("a"), now))
+	assert.True(t, r.allow([]byte("a"), now))
+	assert.False(t, r.allow([]byte("a"), now))
+	assert.True(t, r.allow([]byte("b"), now))
+	assert.True(t, r.allow([]byte("a"), now.Add(time.Second)))
 }
 
 func TestModeAndPool(t *testing.T) {

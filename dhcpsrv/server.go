@@ -160,6 +160,7 @@ type Server struct {
 
 	// Option values every reply carries, encoded once.
 	serverID           []byte
+	serverName         []byte // option 66 naming ServerIP, in text
 	netOpts, leaseOpts []optionValue
 
 	mu       sync.Mutex
@@ -214,6 +215,7 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) setDefaults() error {
 	c := &s.cfg
 	s.serverID = c.ServerIP.AsSlice()
+	s.serverName = []byte(c.ServerIP.String())
 	s.boot = c.Boot
 	if s.boot == nil {
 		s.boot = &BootTable{}
@@ -461,12 +463,12 @@ func (s *Server) readLoop(ctx context.Context, c *net.UDPConn, port int, queue c
 // over its MAC's rate; an answer that may block (see mayBlock) is left to
 // the worker pool.
 func (s *Server) receive(ctx context.Context, c packetWriter, port int, src netip.AddrPort, b []byte, queue chan<- packet) {
-	req, err := dhcpv4.FromBytes(b)
+	req, err := decode(b)
 	if err != nil {
 		s.problems.add(s.now(), reasonMalformed, src.String(), err)
 		return
 	}
-	if s.rate != nil && len(req.ClientHWAddr) > 0 && !s.rate.allow(string(req.ClientHWAddr), s.now()) {
+	if s.rate != nil && len(req.ClientHWAddr) > 0 && !s.rate.allow(req.ClientHWAddr, s.now()) {
 		s.problems.add(s.now(), reasonRateLimited, req.ClientHWAddr.String(), nil)
 		return
 	}
@@ -499,7 +501,7 @@ func (s *Server) mayBlock(req *dhcpv4.DHCPv4, port int) bool {
 	if s.cfg.Mode != ModeFull || port == s.cfg.ProxyPort {
 		return false
 	}
-	switch req.MessageType() {
+	switch messageType(req) {
 	case dhcpv4.MessageTypeDiscover:
 		_, shared := s.store.(SharedLeaseStore)
 		return s.cfg.Probe != nil || shared
@@ -721,7 +723,7 @@ func newRateLimiter(rate, burst float64) *rateLimiter {
 	return &rateLimiter{rate: rate, burst: burst, buckets: map[string]*bucket{}}
 }
 
-func (r *rateLimiter) allow(key string, now time.Time) bool {
+func (r *rateLimiter) allow(key []byte, now time.Time) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if now.Sub(r.sweep) > time.Minute {
@@ -732,10 +734,10 @@ func (r *rateLimiter) allow(key string, now time.Time) bool {
 		}
 		r.sweep = now
 	}
-	b := r.buckets[key]
+	b := r.buckets[string(key)] // no allocation for the lookup
 	if b == nil {
 		b = &bucket{tokens: r.burst, last: now}
-		r.buckets[key] = b
+		r.buckets[string(key)] = b
 	}
 	b.tokens = min(r.burst, b.tokens+now.Sub(b.last).Seconds()*r.rate)
 	b.last = now

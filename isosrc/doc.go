@@ -45,9 +45,10 @@
 // answerfile and bootmenu accept the same identifiers), kernel, initrd,
 // shim, GRUB, stage2, repositories, answer-file dialect, kernel-argument
 // style and warnings. DetectAs overrides detection with a known identifier.
-// isosrc does not change a Distro once returned. Distro.Loaders says where the image's own shim and GRUB are
-// (its tree or its El Torito UEFI image) and whether Secure Boot needs that
-// pair rather than the host's.
+// isosrc does not change a Distro once returned. Distro.Loaders says
+// where the image's own shim and GRUB are (its tree or its El Torito UEFI
+// image) and whether Secure Boot needs that pair rather than the host's;
+// Distro.BootFiles gives the kernel and initrd to boot.
 //
 // Debian ISOs carry a CD-ROM initrd that cannot install over the network:
 // OpenNetboot opens Debian's netboot.tar.gz or its unpacked directory (the
@@ -59,5 +60,15 @@
 // ISO's tree as iso/, the ISO file as image.iso (which Ubuntu's live
 // installer downloads), and the tree holding kernel and initrd as boot/.
 // Media.Handler serves them, content only; Media.RepoURL is the install
-// source the kernel line names for each installer family.
+// source the kernel line names for each installer family. OpenMedia opens
+// an ISO and a netboot tree as an install server is told them and detects
+// the OS: the one call a composer needs.
+//
+// The HTTP side of an install server, for whoever answers anyone on a
+// network segment: FileServer serves any tree's regular files (never a
+// listing, sendfile for images and *os.File trees), NewHTTPServer bounds
+// each client (header, request and idle timeouts, and a write deadline that
+// moves with each MiB sent, so long downloads live and stalled readers do
+// not), LimitListener caps connections without hiding the TCP connection
+// from sendfile, and ContentOnly answers GET and HEAD of sane paths only.
 package isosrc

@@ -174,7 +174,7 @@ func TestKeaConfig(t *testing.T) {
 		}
 		require.NotNil(t, v.Dhcp4.MT)
 		assert.True(t, v.Dhcp4.MT.Enable)
-		assert.Equal(t, 2, v.Dhcp4.MT.Pool)
+		assert.Equal(t, 4, v.Dhcp4.MT.Pool)
 		assert.Equal(t, 64, v.Dhcp4.MT.Queue)
 	}
 }
