@@ -68,21 +68,29 @@ func (b *Bindings) max() int {
 	return defaultMaxBindings
 }
 
-// Observe binds the client of ev to its address: the yiaddr of an OFFER or
-// ACK, else the address the client asks for (option 50) or holds (ciaddr)
-// in a REQUEST or INFORM, or holds in a DISCOVER. NAKs, DECLINEs and
-// RELEASEs bind nothing. Observe can be used directly as Config.OnEvent.
+// Observe binds the client of ev to its address, taking only what this
+// server can vouch for. When it hands out addresses, that is its own ACK:
+// an OFFER may be declined, and a REQUEST may be meant for another server
+// on the segment (which may give the address to someone else), so
+// trusting either would serve one machine another's menu. Under proxyDHCP
+// (Client.Proxy) the address comes from another server, so the client's
+// own word is the best there is: the address it asks for (option 50) or
+// holds (ciaddr) in a REQUEST or INFORM, or holds in a DISCOVER. NAKs,
+// DECLINEs and RELEASEs bind nothing. Observe can be used directly as
+// Config.OnEvent.
 func (b *Bindings) Observe(ev Event) {
 	var ip netip.Addr
-	switch ev.Type {
-	case EventOffer, EventAck:
+	switch {
+	case ev.Type == EventAck && !ev.Client.Proxy:
 		ip = ev.IP
-	case EventRequest, EventInform:
+	case !ev.Client.Proxy:
+		return
+	case ev.Type == EventRequest, ev.Type == EventInform:
 		ip = ev.Client.RequestedIP
 		if !usableIP(ip) {
 			ip = ev.Client.ClientIP
 		}
-	case EventDiscover:
+	case ev.Type == EventDiscover:
 		// Option 50 in a DISCOVER is only a wish.
 		ip = ev.Client.ClientIP
 	default:

@@ -184,17 +184,22 @@ func TestBindingsObserve(t *testing.T) {
 		ev   Event
 		want netip.Addr // zero: nothing bound
 	}{
-		{"offer", Event{Type: EventOffer, IP: addr("10.77.0.100"), Client: c}, addr("10.77.0.100")},
+		// Full mode: only this server's own ACK is the authority.
+		{"offer", Event{Type: EventOffer, IP: addr("10.77.0.100"), Client: c}, netip.Addr{}},
 		{"ack", Event{Type: EventAck, IP: addr("10.77.0.101"), Client: c}, addr("10.77.0.101")},
-		{"request, option 50", Event{Type: EventRequest, Client: Client{MAC: mac, RequestedIP: addr("10.77.0.102"), ClientIP: addr("10.77.0.1")}}, addr("10.77.0.102")},
-		{"request, ciaddr", Event{Type: EventRequest, Client: Client{MAC: mac, ClientIP: addr("10.77.0.103")}}, addr("10.77.0.103")},
-		{"inform", Event{Type: EventInform, Client: Client{MAC: mac, ClientIP: addr("10.77.0.104")}}, addr("10.77.0.104")},
-		{"discover wish", Event{Type: EventDiscover, Client: Client{MAC: mac, RequestedIP: addr("10.77.0.105")}}, netip.Addr{}},
-		{"discover ciaddr", Event{Type: EventDiscover, Client: Client{MAC: mac, ClientIP: addr("10.77.0.106")}}, addr("10.77.0.106")},
-		{"proxy offer without address", Event{Type: EventOffer, Client: c}, netip.Addr{}},
-		{"nak", Event{Type: EventNak, Client: Client{MAC: mac, RequestedIP: addr("10.77.0.107")}}, netip.Addr{}},
-		{"decline", Event{Type: EventDecline, IP: addr("10.77.0.108"), Client: Client{MAC: mac, RequestedIP: addr("10.77.0.108")}}, netip.Addr{}},
-		{"release", Event{Type: EventRelease, IP: addr("10.77.0.109"), Client: Client{MAC: mac, ClientIP: addr("10.77.0.109")}}, netip.Addr{}},
+		{"request for another server", Event{Type: EventRequest, Client: Client{MAC: mac, RequestedIP: addr("10.77.0.102")}}, netip.Addr{}},
+		{"renewal, ciaddr", Event{Type: EventRequest, Client: Client{MAC: mac, ClientIP: addr("10.77.0.103")}}, netip.Addr{}},
+		// Proxy mode: the client's own word is the best there is.
+		{"proxy request, option 50", Event{Type: EventRequest, Client: Client{MAC: mac, Proxy: true, RequestedIP: addr("10.77.0.102"), ClientIP: addr("10.77.0.1")}}, addr("10.77.0.102")},
+		{"proxy request, ciaddr", Event{Type: EventRequest, Client: Client{MAC: mac, Proxy: true, ClientIP: addr("10.77.0.103")}}, addr("10.77.0.103")},
+		{"proxy inform", Event{Type: EventInform, Client: Client{MAC: mac, Proxy: true, ClientIP: addr("10.77.0.104")}}, addr("10.77.0.104")},
+		{"proxy discover wish", Event{Type: EventDiscover, Client: Client{MAC: mac, Proxy: true, RequestedIP: addr("10.77.0.105")}}, netip.Addr{}},
+		{"proxy discover ciaddr", Event{Type: EventDiscover, Client: Client{MAC: mac, Proxy: true, ClientIP: addr("10.77.0.106")}}, addr("10.77.0.106")},
+		{"proxy offer without address", Event{Type: EventOffer, Client: Client{MAC: mac, Proxy: true}}, netip.Addr{}},
+		{"proxy ack without address", Event{Type: EventAck, Client: Client{MAC: mac, Proxy: true}}, netip.Addr{}},
+		{"nak", Event{Type: EventNak, Client: Client{MAC: mac, Proxy: true, RequestedIP: addr("10.77.0.107")}}, netip.Addr{}},
+		{"decline", Event{Type: EventDecline, IP: addr("10.77.0.108"), Client: Client{MAC: mac, Proxy: true, RequestedIP: addr("10.77.0.108")}}, netip.Addr{}},
+		{"release", Event{Type: EventRelease, IP: addr("10.77.0.109"), Client: Client{MAC: mac, Proxy: true, ClientIP: addr("10.77.0.109")}}, netip.Addr{}},
 		{"zero MAC", Event{Type: EventAck, IP: addr("10.77.0.110"), Client: Client{MAC: make(net.HardwareAddr, 6)}}, netip.Addr{}},
 		{"no MAC", Event{Type: EventAck, IP: addr("10.77.0.111")}, netip.Addr{}},
 		{"unspecified", Event{Type: EventAck, IP: netip.IPv4Unspecified(), Client: c}, netip.Addr{}},

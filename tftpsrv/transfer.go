@@ -272,11 +272,12 @@ func prepareContent(c io.Reader, size int64) (io.Reader, int64) {
 //
 // It owns its data phase, instead of leaving lock-step transfers to
 // pin/tftp, for speed (no per-packet allocation, one socket deadline moved
-// per round, read-ahead, one sendmmsg per window) and for loss recovery: the retransmission timeout follows the
-// measured round-trip time (see rtoEstimator), so on a LAN a lost packet
-// costs a fraction of Timeout. The transfer is still given up only after
-// Timeout × (Retries+1) without progress, or StallTimeout if that is
-// shorter.
+// per round, read-ahead, the next window read while the client takes the
+// current one, one sendmmsg per window) and for loss recovery: the
+// retransmission timeout follows the measured round-trip time (see
+// rtoEstimator), so on a LAN a lost packet costs a fraction of Timeout.
+// The transfer is still given up only after Timeout × (Retries+1) without
+// progress, or StallTimeout if that is shorter.
 func (t *transfer) sendWindowed(content io.Reader, neg negotiation) result {
 	ctx := t.ctx
 	conn, err := dialPeer(t.local, t.peer)
@@ -409,6 +410,11 @@ func (w *windowSender) await(deadline time.Time) (reply, error) {
 }
 
 func isTimeout(err error) bool {
+	if err == nil {
+		// Spares the common case (an ACK arrived) the allocation of ne,
+		// which errors.As makes escape: one per acknowledged window.
+		return false
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
@@ -476,16 +482,30 @@ func (w *windowSender) send(pkts [][]byte) error {
 	return nil
 }
 
+// readAheadBlocks is how many blocks past the window the sender reads
+// while it waits for the window's acknowledgement: the whole next window
+// when that fits in readAhead bytes, else as many blocks as do (at least
+// one), so the extra memory per transfer stays near readAhead.
+func readAheadBlocks(blksize, window int) int {
+	return max(1, min(window, readAhead/blksize))
+}
+
 func (w *windowSender) data(content io.Reader, blksize, window int) result {
 	slot := 4 + blksize
+	// The ring holds the window in flight and the blocks read ahead for the
+	// next one: when the ACK comes, they go out at once instead of after
+	// the reads (a copy per block, a read system call per readAhead bytes),
+	// which used to sit between every ACK and the next DATA while the
+	// client waited.
+	nslots := window + readAheadBlocks(blksize, window)
 	bp, _ := w.bufs.Get().(*[]byte)
-	if bp == nil || cap(*bp) < window*slot {
-		b := make([]byte, window*slot)
+	if bp == nil || cap(*bp) < nslots*slot {
+		b := make([]byte, nslots*slot)
 		bp = &b
 	}
 	defer w.bufs.Put(bp)
-	ring := (*bp)[:window*slot]
-	pkts := make([][]byte, window) // pkts[i]: the filled part of slot i
+	ring := (*bp)[:nslots*slot]
+	pkts := make([][]byte, nslots) // pkts[i]: the filled part of slot i
 	round := make([][]byte, 0, window)
 	var (
 		base     uint64 = 1 // oldest unacknowledged block
@@ -503,30 +523,38 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 		// the window last moved.
 		dupHonored bool
 	)
-	for {
-		for filled < window && !eof {
+	// fill reads blocks until limit of them are held or the content ends.
+	fill := func(limit int) error {
+		for filled < limit && !eof {
 			seq := base + uint64(filled)
-			i := int(seq % uint64(window))
+			i := int(seq % uint64(nslots))
 			p := ring[i*slot : (i+1)*slot]
 			n, err := io.ReadFull(content, p[4:])
 			switch {
 			case err == io.EOF || err == io.ErrUnexpectedEOF:
 				eof, last = true, seq
 			case err != nil:
-				return w.fail(err, acked)
+				return err
 			}
 			if w.ctx.Err() != nil {
 				// The read outlasted StallTimeout, or the server is
 				// closing: send nothing more.
-				return w.fail(ErrServerClosed, acked)
+				return ErrServerClosed
 			}
 			p[0], p[1], p[2], p[3] = 0, byte(opDATA), byte(seq>>8), byte(seq)
 			pkts[i] = p[:4+n]
 			filled++
 		}
+		return nil
+	}
+	for {
+		if err := fill(window); err != nil {
+			return w.fail(err, acked)
+		}
+		inFlight := min(filled, window) // the blocks of this window
 		round = round[:0]
-		for i := sendFrom; i < filled; i++ {
-			round = append(round, pkts[(base+uint64(i))%uint64(window)])
+		for i := sendFrom; i < inFlight; i++ {
+			round = append(round, pkts[(base+uint64(i))%uint64(nslots)])
 		}
 		if len(round) > 0 {
 			if err := w.send(round); err != nil {
@@ -537,8 +565,22 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 			}
 			sent = time.Now()
 		}
-		sendFrom = filled
-		deadline := earliest(sent.Add(w.rto.timeout()), progress.Add(w.giveUp))
+		sendFrom = inFlight
+		// Read the next window while the client takes this one.
+		if err := fill(window + readAheadBlocks(blksize, window)); err != nil {
+			return w.fail(err, acked)
+		}
+		// The retransmission clock runs while the sender waits, not
+		// while it reads: after a read ahead that took longer than the
+		// timeout (a slow Reader), the ACK that arrived meanwhile is
+		// still taken rather than answered with a needless resend. (Such
+		// an ACK's round-trip sample includes the read: the timeout
+		// errs long, towards fewer duplicates.)
+		rtoAt := sent.Add(w.rto.timeout())
+		if now := time.Now(); now.After(rtoAt) {
+			rtoAt = now.Add(w.rto.timeout())
+		}
+		deadline := earliest(rtoAt, progress.Add(w.giveUp))
 		for {
 			r, err := w.await(deadline)
 			if isTimeout(err) {
@@ -556,8 +598,8 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 				return w.fail(fmt.Errorf("%w: code %d %q", ErrClientAborted, r.code, r.msg), acked)
 			}
 			d := int(r.block - uint16(base-1)) // blocks newly acknowledged
-			if d > filled {
-				continue // stale ACK
+			if d > inFlight {
+				continue // stale ACK, or one for a block not sent yet
 			}
 			if d == 0 {
 				// A repeated ACK of the block before the window.
@@ -577,11 +619,11 @@ func (w *windowSender) data(content io.Reader, blksize, window int) result {
 				sendFrom, resent = 0, true
 				break
 			}
-			if !resent && d == filled {
+			if !resent && d == inFlight {
 				w.rto.sample(time.Since(sent))
 			}
 			for i := 0; i < d; i++ {
-				acked += int64(len(pkts[(base+uint64(i))%uint64(window)]) - 4)
+				acked += int64(len(pkts[(base+uint64(i))%uint64(nslots)]) - 4)
 			}
 			if eof && base+uint64(d)-1 == last {
 				return result{bytes: acked}

@@ -334,8 +334,10 @@ func (f *fleet) menu(mac net.HardwareAddr, kind bootmenu.Kind) ([]byte, Decision
 			return nil, d, err
 		}
 		dialect = f.profiles[d.Host.Profile].dialect
+		// Timeout 0: the inventory armed this host, so the install is a
+		// decision already made; a countdown would only delay every host.
 		m = &bootmenu.Menu{
-			Title: fmt.Sprintf("pxekit: %s: %s", name, p.entry.Title), Timeout: 3 * time.Second, Default: "install",
+			Title: fmt.Sprintf("pxekit: %s: %s", name, p.entry.Title), Timeout: 0, Default: "install",
 			Entries: []bootmenu.Entry{p.entry, bootmenu.LocalEntry()},
 		}
 	case ActLocal:

@@ -89,9 +89,14 @@ func (f *fleet) DHCPEvent(ev dhcpsrv.Event) {
 	if ev.Type != dhcpsrv.EventOffer && ev.Type != dhcpsrv.EventAck {
 		return
 	}
-	ip := ev.IP
-	if !ip.IsValid() || ip.IsUnspecified() {
-		ip = ev.Client.RequestedIP
+	// An OFFER's address is not the host's yet (it may take another
+	// server's), and a proxy client's option 50 in a DISCOVER is a wish:
+	// only an ACK gives the status page an address.
+	var ip netip.Addr
+	if ev.Type == dhcpsrv.EventAck {
+		if ip = ev.IP; !ip.IsValid() || ip.IsUnspecified() {
+			ip = ev.Client.RequestedIP
+		}
 	}
 	attrs := []slog.Attr{slog.String("msg", string(ev.Type)), slog.String("arch", ev.Client.Arch.String())}
 	if ip.IsValid() {
@@ -327,6 +332,11 @@ func (f *fleet) serveReport(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrFull):
 		f.log.Warn("report refused", "mac", mac.String(), "error", err)
 		http.Error(w, "pxekit: "+err.Error(), http.StatusServiceUnavailable)
+		return
+	case errors.Is(err, ErrStateUnavailable):
+		// The store says once a minute that it is unreachable; the
+		// reporter retries (every answer file's callback does).
+		http.Error(w, "pxekit: install state unavailable, try again", http.StatusServiceUnavailable)
 		return
 	case err != nil:
 		// Not acknowledged: the reporter's request fails and nothing

@@ -69,7 +69,7 @@ func assertInstallMenus(t *testing.T, s *server, mac, profile string) {
 	require.Equal(t, 200, code, ipxe)
 	assert.Contains(t, ipxe, "kernel "+s.http+kernel+" ")
 	assert.Regexp(t, "url="+own, ipxe)
-	assert.Contains(t, ipxe, "choose --default install")
+	assert.Contains(t, ipxe, "goto install", "an armed host boots its install at once")
 }
 
 // assertLocalMenus checks every loader's menu of mac boots the disk and

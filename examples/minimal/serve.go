@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/bootmenu"
@@ -203,7 +202,8 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	menu := &bootmenu.Menu{Title: "pxekit: " + entry.Title, Timeout: 5 * time.Second, Default: entry.ID,
+	// Timeout 0: running minimal is the decision to install whoever asks; a countdown only delays it.
+	menu := &bootmenu.Menu{Title: "pxekit: " + entry.Title, Timeout: 0, Default: entry.ID,
 		Entries: []bootmenu.Entry{entry, bootmenu.LocalEntry()}}
 	if s.menus, err = bootmenu.RenderAll(menu, bootmenu.Options{HTTPBase: base, GRUBDialect: dialect, PXELinuxUI: "menu.c32"}); err != nil {
 		return err
