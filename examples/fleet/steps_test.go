@@ -16,7 +16,7 @@ import (
 func TestStepsBoundedForUnknownMACs(t *testing.T) {
 	f, _ := newTestFleet(t, UnknownLocal, false)
 	web := mustMAC(t, macWeb)
-	f.DHCPEvent(dhcpsrv.Event{Type: dhcpsrv.EventOffer, IP: netip.MustParseAddr("10.0.0.11"), Client: dhcpsrv.Client{MAC: web}})
+	f.DHCPEvent(dhcpsrv.Event{Type: dhcpsrv.EventAck, IP: netip.MustParseAddr("10.0.0.11"), Client: dhcpsrv.Client{MAC: web}})
 	for i := range 3 * maxRecent {
 		mac := net.HardwareAddr{0x52, 0x54, 0, 0x77, byte(i >> 8), byte(i)}
 		f.DHCPEvent(dhcpsrv.Event{Type: dhcpsrv.EventOffer, IP: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), Client: dhcpsrv.Client{MAC: mac}})
@@ -25,7 +25,7 @@ func TestStepsBoundedForUnknownMACs(t *testing.T) {
 	assert.Len(t, all, maxRecent+1, "the listed host and the most recent unknown MACs")
 	require.Contains(t, all, macWeb)
 	assert.Equal(t, StageDHCP, all[macWeb].Last().Stage)
-	assert.Equal(t, "10.0.0.11", all[macWeb].IP.String())
+	assert.Equal(t, "10.0.0.11", all[macWeb].IP.String(), "the ACK's address")
 	n := 3*maxRecent - 1
 	last := net.HardwareAddr{0x52, 0x54, 0, 0x77, byte(n >> 8), byte(n)}
 	assert.Contains(t, all, last.String(), "the latest unknown MAC is kept")

@@ -52,9 +52,16 @@ func (s *site) step(ctx context.Context, ip netip.Addr, name, proto string, attr
 	}
 }
 
+// logStep logs one client step; the MAC is the one DHCP (or the
+// neighbour table) ties to ip, unless the caller knows it (hw).
 func (s *site) logStep(ctx context.Context, stage string, ip netip.Addr, detail string, attrs ...slog.Attr) {
+	hw, _ := s.binds.MAC(ip)
+	s.logMAC(ctx, stage, hw, ip, detail, attrs...)
+}
+
+func (s *site) logMAC(ctx context.Context, stage string, hw net.HardwareAddr, ip netip.Addr, detail string, attrs ...slog.Attr) {
 	mac := "unknown"
-	if hw, ok := s.binds.MAC(ip); ok {
+	if hw != nil {
 		mac = hw.String()
 	}
 	all := append([]slog.Attr{slog.String("stage", stage), slog.String("mac", mac), slog.String("ip", ip.String())}, attrs...)
@@ -169,7 +176,7 @@ func (s *site) newDHCP(c *config, iface string, serverIP netip.Addr, base string
 func (s *site) dhcpEvent(ev dhcpsrv.Event) {
 	s.binds.Observe(ev)
 	if ev.Type == dhcpsrv.EventOffer || ev.Type == dhcpsrv.EventAck {
-		s.logStep(context.Background(), "dhcp", ev.IP, ev.BootFile,
+		s.logMAC(context.Background(), "dhcp", ev.Client.MAC, ev.IP, ev.BootFile,
 			slog.String("msg", string(ev.Type)), slog.String("arch", ev.Client.Arch.String()))
 	}
 }

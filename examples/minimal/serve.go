@@ -50,6 +50,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		serverIP = ip // clients reach HTTP where it listens
 	}
 	base := "http://" + net.JoinHostPort(serverIP.String(), port) + "/"
+	if port == "80" {
+		base = "http://" + serverIP.String() + "/" // GRUBs without port parsing read (http,host) only
+	}
 	s := &site{log: log, files: map[string][]byte{}, stages: map[string]string{}}
 	if s.media, err = isosrc.OpenMedia(c.iso, c.netboot, c.osID, isosrc.Limits{}); errors.Is(err, isosrc.ErrUnknownDistro) {
 		return fmt.Errorf("%w (name the OS with -os ID)", err)

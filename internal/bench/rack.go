@@ -48,6 +48,12 @@ const (
 	rackDHCPEnv = "PXEKIT_BENCH_RACK_DHCP"
 	// rackSizesEnv overrides the client counts, comma-separated ("1,5").
 	rackSizesEnv = "PXEKIT_BENCH_RACK_SIZES"
+	// rackKernelEnv set to "http" lets the simulated clients load fleet's
+	// kernel and initrd over HTTP, as iPXE and GRUB builds with the http
+	// module do. The default is the scenario's real loader, Debian's
+	// signed GRUB, which has no http module: bare paths over its lock-step
+	// TFTP, for both stacks.
+	rackKernelEnv = "PXEKIT_BENCH_RACK_KERNEL"
 	// rackLimit bounds one measurement's client process.
 	rackLimit = 15 * time.Minute
 )
@@ -141,7 +147,7 @@ func runRack(ctx context.Context, e *env) error {
 		classicSums[rel] = sums["profiles/"+fleetProfile+"/boot/"+rel]
 	}
 	stacks := []rackStack{
-		{name: "pxekit", job: fleetJob{Sums: sums, Answer: "preseed.cfg"},
+		{name: "pxekit", job: fleetJob{Sums: sums, Answer: "preseed.cfg", KernelTFTP: os.Getenv(rackKernelEnv) != "http"},
 			start: func(ctx context.Context, n *benchNet, tag, cg string) (func(), error) {
 				srv, err := startFleetServer(ctx, fleetSetup{self: self, bin: bin, inventory: inv, dir: dir, tag: tag, cgroup: cg}, n)
 				if err != nil {
@@ -155,7 +161,11 @@ func runRack(ctx context.Context, e *env) error {
 			}},
 	}
 	fmt.Fprintf(e.out, "classic stack: %s, tftpd-hpa %s, nginx (sendfile on); kernel+initrd over TFTP (GRUB: blksize 1024, lock-step)\n", dhcp, "-s (blksize as the client asks)")
-	fmt.Fprintf(e.out, "pxekit: examples/fleet, full DHCP; kernel+initrd over HTTP as its menu says\n")
+	if os.Getenv(rackKernelEnv) == "http" {
+		fmt.Fprintf(e.out, "pxekit: examples/fleet, full DHCP; kernel+initrd over HTTP (%s=http: as iPXE and http-capable GRUBs load them)\n", rackKernelEnv)
+	} else {
+		fmt.Fprintf(e.out, "pxekit: examples/fleet, full DHCP; kernel+initrd over TFTP as Debian's signed GRUB loads them (GRUB: blksize 1024, lock-step; %s=http for iPXE)\n", rackKernelEnv)
+	}
 	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(e.out, "load average before: %s", l)
 	}
