@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path"
 	"strings"
@@ -548,4 +549,30 @@ func (s *fileServer) regular(w http.ResponseWriter, r *http.Request, st fs.FileI
 		return true
 	}
 	return false
+}
+
+// BaseURL returns the URL clients reach an HTTP server at that listens on
+// addr ("host:port", as net.Listen takes it) on a host whose address is
+// ip: the listen host when it names one, else ip, with a trailing slash.
+// Port 80 is left out, because GRUB builds without port parsing take only
+// (http,host): menus and kernel lines must name http://10.0.0.1/, not
+// http://10.0.0.1:80/.
+func BaseURL(addr string, ip netip.Addr) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("isosrc: HTTP address %q: %w", addr, err)
+	}
+	if h, err := netip.ParseAddr(host); err == nil && !h.IsUnspecified() {
+		ip = h
+	}
+	if !ip.IsValid() {
+		return "", fmt.Errorf("isosrc: HTTP address %q: no address clients could reach", addr)
+	}
+	if port == "80" {
+		if ip.Is6() {
+			return "http://[" + ip.String() + "]/", nil
+		}
+		return "http://" + ip.String() + "/", nil
+	}
+	return "http://" + net.JoinHostPort(ip.String(), port) + "/", nil
 }

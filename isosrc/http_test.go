@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -529,4 +530,31 @@ func TestFileServerSendfile(t *testing.T) {
 	assert.GreaterOrEqual(t, viaControl, int64(size/(32<<10)), "the counter sees a user-space copy")
 	assert.Less(t, viaFileServer, int64(size/(64<<10)),
 		"FileServer averaged under 64 KiB per call: not sendfile")
+}
+
+func TestBaseURL(t *testing.T) {
+	ip := netip.MustParseAddr("10.0.0.1")
+	for _, tc := range []struct {
+		addr string
+		ip   netip.Addr
+		want string
+		err  string
+	}{
+		{":8080", ip, "http://10.0.0.1:8080/", ""},
+		{":80", ip, "http://10.0.0.1/", ""},
+		{"0.0.0.0:8080", ip, "http://10.0.0.1:8080/", ""},
+		{"127.0.0.1:8080", ip, "http://127.0.0.1:8080/", ""},
+		{"[fd00::1]:80", ip, "http://[fd00::1]/", ""},
+		{"[fd00::1]:8080", ip, "http://[fd00::1]:8080/", ""},
+		{"8080", ip, "", "8080"},
+		{":8080", netip.Addr{}, "", "no address"},
+	} {
+		got, err := BaseURL(tc.addr, tc.ip)
+		if tc.err != "" {
+			assert.ErrorContains(t, err, tc.err, tc.addr)
+			continue
+		}
+		require.NoError(t, err, tc.addr)
+		assert.Equal(t, tc.want, got, tc.addr)
+	}
 }

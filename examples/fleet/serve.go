@@ -32,17 +32,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	if err != nil {
 		return err
 	}
-	host, port, err := net.SplitHostPort(c.httpAddr)
+	httpBase, err := isosrc.BaseURL(c.httpAddr, serverIP)
 	if err != nil {
-		return fmt.Errorf("-http-addr %q: %w", c.httpAddr, err)
-	}
-	httpIP := serverIP
-	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
-		httpIP = ip
-	}
-	httpBase := "http://" + net.JoinHostPort(httpIP.String(), port) + "/"
-	if port == "80" {
-		httpBase = "http://" + httpIP.String() + "/"
+		return fmt.Errorf("-http-addr: %w", err)
 	}
 	dns, err := nameservers(c.dns, serverIP)
 	if err != nil {

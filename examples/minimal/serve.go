@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/user"
@@ -42,16 +41,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	if err != nil {
 		return err
 	}
-	host, port, err := net.SplitHostPort(c.http)
+	base, err := isosrc.BaseURL(c.http, serverIP)
 	if err != nil {
-		return fmt.Errorf("-http-addr %q: %w", c.http, err)
-	}
-	if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
-		serverIP = ip // clients reach HTTP where it listens
-	}
-	base := "http://" + net.JoinHostPort(serverIP.String(), port) + "/"
-	if port == "80" {
-		base = "http://" + serverIP.String() + "/" // GRUBs without port parsing read (http,host) only
+		return fmt.Errorf("-http-addr: %w", err)
 	}
 	s := &site{log: log, files: map[string][]byte{}, stages: map[string]string{}}
 	if s.media, err = isosrc.OpenMedia(c.iso, c.netboot, c.osID, isosrc.Limits{}); errors.Is(err, isosrc.ErrUnknownDistro) {
