@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,8 +17,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 
+	"github.com/pxekit/pxekit/internal/simclient"
 	"github.com/pxekit/pxekit/internal/testutil"
 )
 
@@ -32,22 +31,16 @@ type testNet struct {
 
 var netSeq int
 
+// requireRoot skips t unless it can make network namespaces and the
+// client tools it runs are installed.
 func requireRoot(t *testing.T, tools ...string) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	for _, tool := range append([]string{"ip"}, tools...) {
+	testutil.RequireNetns(t)
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s (Debian package: iproute2 / udhcpc / isc-dhcp-client)", tool)
+			t.Skipf("needs %s (Debian package: udhcpc / isc-dhcp-client)", tool)
 		}
 	}
-}
-
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	require.NoError(t, err, "%v: %s", args, out)
 }
 
 func newTestNet(t *testing.T) *testNet {
@@ -55,54 +48,20 @@ func newTestNet(t *testing.T) *testNet {
 	netSeq++
 	id := fmt.Sprintf("%d%c", os.Getpid()%100000, 'a'+netSeq%26)
 	n := &testNet{srvNS: "dhcpsrv-" + id + "-s", cliNS: "dhcpsrv-" + id + "-c", srvIf: "dsv" + id + "s", cliIf: "dsv" + id + "c"}
-	run(t, "ip", "netns", "add", n.srvNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.srvNS).Run() })
-	run(t, "ip", "netns", "add", n.cliNS)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.cliNS).Run() })
-	run(t, "ip", "link", "add", n.srvIf, "netns", n.srvNS, "type", "veth", "peer", "name", n.cliIf, "netns", n.cliNS)
-	run(t, "ip", "-n", n.srvNS, "addr", "add", "10.231.0.1/24", "dev", n.srvIf)
-	run(t, "ip", "-n", n.srvNS, "link", "set", n.srvIf, "up")
-	run(t, "ip", "-n", n.srvNS, "link", "set", "lo", "up")
-	run(t, "ip", "-n", n.cliNS, "link", "set", n.cliIf, "up")
-	run(t, "ip", "-n", n.cliNS, "link", "set", "lo", "up")
+	testutil.AddNetns(t, n.srvNS)
+	testutil.AddNetns(t, n.cliNS)
+	testutil.Run(t, "ip", "link", "add", n.srvIf, "netns", n.srvNS, "type", "veth", "peer", "name", n.cliIf, "netns", n.cliNS)
+	testutil.Run(t, "ip", "-n", n.srvNS, "addr", "add", "10.231.0.1/24", "dev", n.srvIf)
+	testutil.Run(t, "ip", "-n", n.srvNS, "link", "set", n.srvIf, "up")
+	testutil.Run(t, "ip", "-n", n.cliNS, "link", "set", n.cliIf, "up")
 	return n
 }
 
-// inNetns runs fn on a thread switched into the named namespace. Sockets
-// made there stay in that namespace after the thread switches back.
+// inNetns runs fn on a thread switched into the named namespace (see
+// [simclient.InNetns]). Sockets made there stay in that namespace.
 func inNetns(t *testing.T, ns string, fn func() error) error {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		// The thread is not unlocked if switching back fails, so the
-		// runtime discards it instead of reusing a thread in the wrong
-		// namespace.
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
+	return simclient.InNetns(ns, fn)
 }
 
 // startServer listens inside the server namespace and serves until cleanup.
@@ -114,14 +73,8 @@ func startServer(t *testing.T, n *testNet, cfg Config) *Server {
 		cfg.Subnet.First, cfg.Subnet.Last = netipAddr("10.231.0.100"), netipAddr("10.231.0.199")
 		cfg.Subnet.DNS = append(cfg.Subnet.DNS, netipAddr("10.231.0.1"))
 	}
-	var s *Server
-	require.NoError(t, inNetns(t, n.srvNS, func() error {
-		var err error
-		if s, err = New(cfg); err != nil {
-			return err
-		}
-		return s.Listen()
-	}))
+	s, err := listenIn(t, n.srvNS, cfg)
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ctx) }()
@@ -131,6 +84,33 @@ func startServer(t *testing.T, n *testNet, cfg Config) *Server {
 		s.Shutdown(context.Background())
 	})
 	return s
+}
+
+// listenIn makes a server of cfg and opens its sockets in namespace ns.
+func listenIn(t *testing.T, ns string, cfg Config) (*Server, error) {
+	t.Helper()
+	var s *Server
+	err := inNetns(t, ns, func() error {
+		var err error
+		if s, err = New(cfg); err != nil {
+			return err
+		}
+		return s.Listen()
+	})
+	return s, err
+}
+
+// newClient opens an nclient4 client with MAC mac on the client side of n,
+// sending each message 1+retry times.
+func newClient(t *testing.T, n *testNet, mac net.HardwareAddr, retry int) *nclient4.Client {
+	t.Helper()
+	var c *nclient4.Client
+	require.NoError(t, inNetns(t, n.cliNS, func() error {
+		var err error
+		c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(retry), nclient4.WithHWAddr(mac))
+		return err
+	}))
+	return c
 }
 
 func udhcpc(t *testing.T, n *testNet, extra ...string) (string, error) {
@@ -163,12 +143,7 @@ func TestNetnsFullUdhcpcAndPXE(t *testing.T) {
 	require.Len(t, s.Leases(), 1)
 
 	// A crafted iPXE DISCOVER from the same wire gets address + script URL.
-	var c *nclient4.Client
-	require.NoError(t, inNetns(t, n.cliNS, func() error {
-		var err error
-		c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2), nclient4.WithHWAddr(mustMAC("52:54:00:12:34:58")))
-		return err
-	}))
+	c := newClient(t, n, mustMAC("52:54:00:12:34:58"), 2)
 	defer c.Close()
 	rc := recordedClients[2] // ipxe-efi
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -188,13 +163,7 @@ func TestNetnsFullUdhcpcAndPXE(t *testing.T) {
 	}
 
 	// A second server on the same interface is refused.
-	err = inNetns(t, n.srvNS, func() error {
-		s2, err := New(Config{Interface: n.srvIf, Mode: ModeProxy})
-		if err != nil {
-			return err
-		}
-		return s2.Listen()
-	})
+	_, err = listenIn(t, n.srvNS, Config{Interface: n.srvIf, Mode: ModeProxy})
 	assert.ErrorIs(t, err, ErrAlreadyServing)
 }
 
@@ -216,12 +185,7 @@ func TestNetnsProxy(t *testing.T) {
 	n := newTestNet(t)
 	startServer(t, n, Config{Mode: ModeProxy, Boot: &BootTable{HTTPBase: "http://10.231.0.1:8080"}})
 
-	var c *nclient4.Client
-	require.NoError(t, inNetns(t, n.cliNS, func() error {
-		var err error
-		c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2), nclient4.WithHWAddr(mustMAC("52:54:00:12:34:56")))
-		return err
-	}))
+	c := newClient(t, n, mustMAC("52:54:00:12:34:56"), 2)
 	defer c.Close()
 	for _, rc := range recordedClients[:2] {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -242,7 +206,7 @@ func TestNetnsProxy(t *testing.T) {
 func TestNetnsICMPProbe(t *testing.T) {
 	requireRoot(t)
 	n := newTestNet(t)
-	run(t, "ip", "-n", n.cliNS, "addr", "add", "10.231.0.150/24", "dev", n.cliIf)
+	testutil.Run(t, "ip", "-n", n.cliNS, "addr", "add", "10.231.0.150/24", "dev", n.cliIf)
 	// Generous: the first echo waits for ARP, and CI machines are loaded.
 	probe := ICMPProbe(2 * time.Second)
 	var used, free bool
@@ -289,17 +253,10 @@ func TestNetnsDhclient(t *testing.T) {
 func TestNetnsMalformedAndShutdown(t *testing.T) {
 	requireRoot(t)
 	n := newTestNet(t)
-	run(t, "ip", "-n", n.cliNS, "addr", "add", "10.231.0.50/24", "dev", n.cliIf)
+	testutil.Run(t, "ip", "-n", n.cliNS, "addr", "add", "10.231.0.50/24", "dev", n.cliIf)
 	var logs testutil.Buffer
-	var s *Server
-	require.NoError(t, inNetns(t, n.srvNS, func() error {
-		var err error
-		s, err = New(Config{Interface: n.srvIf, Mode: ModeProxy, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-		if err != nil {
-			return err
-		}
-		return s.Listen()
-	}))
+	s, err := listenIn(t, n.srvNS, Config{Interface: n.srvIf, Mode: ModeProxy, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	require.NoError(t, err)
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(context.Background()) }()
 
@@ -311,7 +268,7 @@ func TestNetnsMalformedAndShutdown(t *testing.T) {
 	}))
 	defer c.Close()
 	srv := &net.UDPAddr{IP: net.IPv4(10, 231, 0, 1), Port: 4011}
-	_, err := c.WriteToUDP([]byte("not a dhcp packet"), srv)
+	_, err = c.WriteToUDP([]byte("not a dhcp packet"), srv)
 	require.NoError(t, err)
 	// A valid boot-server request still gets its answer afterwards.
 	req := asRequest(buildDiscover(t, recordedClients[0]), netip.Addr{}, netip.Addr{})
@@ -349,12 +306,7 @@ func TestNetnsProxyBesideDHCPServer(t *testing.T) {
 	defer other.Close()
 	startServer(t, n, Config{Mode: ModeProxy})
 
-	var c *nclient4.Client
-	require.NoError(t, inNetns(t, n.cliNS, func() error {
-		var err error
-		c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(2), nclient4.WithHWAddr(mustMAC("52:54:00:12:34:56")))
-		return err
-	}))
+	c := newClient(t, n, mustMAC("52:54:00:12:34:56"), 2)
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -375,13 +327,7 @@ func TestNetnsProxyBesideDHCPServer(t *testing.T) {
 		return err
 	}))
 	defer excl.Close()
-	err = inNetns(t, n2.srvNS, func() error {
-		s, err := New(Config{Interface: n2.srvIf, Mode: ModeProxy})
-		if err != nil {
-			return err
-		}
-		return s.Listen()
-	})
+	_, err = listenIn(t, n2.srvNS, Config{Interface: n2.srvIf, Mode: ModeProxy})
 	assert.ErrorIs(t, err, ErrAlreadyServing)
 	assert.ErrorContains(t, err, "bind-interfaces")
 }
@@ -395,12 +341,7 @@ func TestNetnsOneAddressPerMAC(t *testing.T) {
 	s := startServer(t, n, Config{Mode: ModeFull, LeaseFile: filepath.Join(t.TempDir(), "leases")})
 	exchangeAs := func(mac net.HardwareAddr, msgs []*dhcpv4.DHCPv4) []*dhcpv4.DHCPv4 {
 		t.Helper()
-		var c *nclient4.Client
-		require.NoError(t, inNetns(t, n.cliNS, func() error {
-			var err error
-			c, err = nclient4.New(n.cliIf, nclient4.WithTimeout(2*time.Second), nclient4.WithRetry(1), nclient4.WithHWAddr(mac))
-			return err
-		}))
+		c := newClient(t, n, mac, 1)
 		defer c.Close()
 		var out []*dhcpv4.DHCPv4
 		for _, m := range msgs {

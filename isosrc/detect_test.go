@@ -15,43 +15,20 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pxekit/pxekit/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-// readTxtar parses our small archive format: text before the first
-// "-- name --" line is a comment; "-- a -> b --" declares a symlink.
+// readTxtar reads one of testdata/distros (format: [testutil.ReadTxtar]).
 func readTxtar(t testing.TB, p string) tree {
 	t.Helper()
-	raw, err := os.ReadFile(p)
-	require.NoError(t, err)
-	tr := tree{files: map[string]string{}, links: map[string]string{}}
-	cur := ""
-	var buf strings.Builder
-	flush := func() {
-		if cur != "" {
-			tr.files[cur] = buf.String()
-		}
-		buf.Reset()
-		cur = ""
+	ar := testutil.ReadTxtar(t, p)
+	tr := tree{files: make(map[string]string, len(ar.Files)), links: ar.Links}
+	for name, data := range ar.Files {
+		tr.files[name] = string(data)
 	}
-	for _, line := range strings.SplitAfter(string(raw), "\n") {
-		trim := strings.TrimRight(line, "\n")
-		if strings.HasPrefix(trim, "-- ") && strings.HasSuffix(trim, " --") {
-			flush()
-			name := strings.TrimSuffix(strings.TrimPrefix(trim, "-- "), " --")
-			if from, to, ok := strings.Cut(name, " -> "); ok {
-				tr.links[from] = to
-				continue
-			}
-			cur = name
-			continue
-		}
-		if cur != "" {
-			buf.WriteString(line)
-		}
-	}
-	flush()
 	return tr
 }
 

@@ -55,6 +55,7 @@ import (
 	"time"
 
 	"github.com/pxekit/pxekit/dhcpsrv"
+	"github.com/pxekit/pxekit/internal/etcdcache"
 	"github.com/pxekit/pxekit/internal/etcdguard"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -138,14 +139,9 @@ type sent struct {
 	l   dhcpsrv.Lease
 }
 
-// rec is the cached state of one key: its record and mod revision (0 when
-// absent), and the revision of the newest change seen, so that an older
-// event never overwrites a newer write.
-type rec struct {
-	l    dhcpsrv.Lease
-	rev  int64
-	seen int64
-}
+// rec is the cached state of one key: its lease, its mod revision (0 when
+// absent) and the revision of the newest change seen (see etcdcache).
+type rec = etcdcache.Entry[dhcpsrv.Lease]
 
 // New checks cfg, loads the lease table into the store's cache and starts
 // watching the prefix. It fails if etcd does not answer within Timeout.
@@ -246,7 +242,7 @@ func (s *Store) reload(ctx context.Context) (int64, error) {
 	cache := make(map[string]rec, len(resp.Kvs))
 	s.mu.Lock()
 	for k, r := range s.cache {
-		if r.seen > rev { // learnt after this read: keep
+		if r.Seen > rev { // learnt after this read: keep
 			cache[k] = r
 		}
 	}
@@ -260,11 +256,11 @@ func (s *Store) reload(ctx context.Context) (int64, error) {
 			s.log.Warn("etcd lease store: record skipped", "err", err)
 			continue
 		}
-		cache[string(kv.Key)] = rec{l: l, rev: kv.ModRevision, seen: rev}
+		cache[string(kv.Key)] = rec{Val: l, Rev: kv.ModRevision, Seen: rev}
 	}
 	s.mu.Lock()
 	for k, r := range s.cache {
-		if _, ok := cache[k]; !ok && r.seen > rev { // learnt meanwhile
+		if _, ok := cache[k]; !ok && r.Seen > rev { // learnt meanwhile
 			cache[k] = r
 		}
 	}
@@ -278,15 +274,20 @@ func (s *Store) Load(ctx context.Context) ([]dhcpsrv.Lease, error) {
 	if _, err := s.reload(ctx); err != nil {
 		return nil, err
 	}
+	return s.cachedLeases(), nil
+}
+
+// cachedLeases is every address record in the cache.
+func (s *Store) cachedLeases() []dhcpsrv.Lease {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []dhcpsrv.Lease
 	for k, r := range s.cache {
-		if r.rev != 0 && s.isIPKey(k) {
-			out = append(out, r.l)
+		if r.Rev != 0 && s.isIPKey(k) {
+			out = append(out, r.Val)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // LookupMAC implements dhcpsrv.SharedLeaseStore with a linearizable read,
@@ -298,7 +299,7 @@ func (s *Store) LookupMAC(ctx context.Context, mac net.HardwareAddr) (dhcpsrv.Le
 		return dhcpsrv.Lease{}, false, err
 	}
 	if len(r.kvs) == 0 {
-		s.remember(key, rec{seen: r.rev})
+		s.remember(key, rec{Seen: r.rev})
 		return dhcpsrv.Lease{}, false, nil
 	}
 	kv := r.kvs[0]
@@ -306,7 +307,7 @@ func (s *Store) LookupMAC(ctx context.Context, mac net.HardwareAddr) (dhcpsrv.Le
 	if err != nil {
 		return dhcpsrv.Lease{}, false, err
 	}
-	s.remember(key, rec{l: l, rev: kv.ModRevision, seen: r.rev})
+	s.remember(key, rec{Val: l, Rev: kv.ModRevision, Seen: r.rev})
 	return l, true, nil
 }
 
@@ -314,10 +315,7 @@ func (s *Store) LookupMAC(ctx context.Context, mac net.HardwareAddr) (dhcpsrv.Le
 func (s *Store) remember(key string, r rec) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if old, ok := s.cache[key]; ok && old.seen > r.seen {
-		return
-	}
-	s.cache[key] = r
+	etcdcache.Put(s.cache, key, r)
 }
 
 func (s *Store) cached(key string) rec {
@@ -393,15 +391,15 @@ func (s *Store) plan(l dhcpsrv.Lease, val string, get func(string) rec, now time
 		p.keys = append(p.keys, macK)
 	}
 	oldK := ""
-	if len(cur.l.MAC) > 0 && !bytes.Equal(cur.l.MAC, l.MAC) {
-		oldK = s.macKey(cur.l.MAC)
+	if len(cur.Val.MAC) > 0 && !bytes.Equal(cur.Val.MAC, l.MAC) {
+		oldK = s.macKey(cur.Val.MAC)
 		p.keys = append(p.keys, oldK)
 	}
-	if err := dhcpsrv.CheckClaim(cur.l, bound.l, l, now); err != nil {
+	if err := dhcpsrv.CheckClaim(cur.Val, bound.Val, l, now); err != nil {
 		return p, err
 	}
 	for _, k := range p.keys {
-		p.revs = append(p.revs, get(k).rev)
+		p.revs = append(p.revs, get(k).Rev)
 	}
 	p.ops = append(p.ops, clientv3.OpPut(ipK, val))
 	p.writes = append(p.writes, ipK)
@@ -410,13 +408,13 @@ func (s *Store) plan(l dhcpsrv.Lease, val string, get func(string) rec, now time
 		case l.State != dhcpsrv.LeaseDeclined:
 			p.ops = append(p.ops, clientv3.OpPut(macK, val))
 			p.writes = append(p.writes, macK)
-		case bound.rev != 0 && bound.l.IP == l.IP:
+		case bound.Rev != 0 && bound.Val.IP == l.IP:
 			p.ops = append(p.ops, clientv3.OpDelete(macK))
 			p.deletes = append(p.deletes, macK)
 		}
 	}
 	if oldK != "" {
-		if old := get(oldK); old.rev != 0 && old.l.IP == l.IP {
+		if old := get(oldK); old.Rev != 0 && old.Val.IP == l.IP {
 			p.ops = append(p.ops, clientv3.OpDelete(oldK))
 			p.deletes = append(p.deletes, oldK)
 		}
@@ -427,10 +425,10 @@ func (s *Store) plan(l dhcpsrv.Lease, val string, get func(string) rec, now time
 // committed caches what a committed plan wrote, at revision rev.
 func (s *Store) committed(p plan, l dhcpsrv.Lease, rev int64) {
 	for _, k := range p.writes {
-		s.remember(k, rec{l: l, rev: rev, seen: rev})
+		s.remember(k, rec{Val: l, Rev: rev, Seen: rev})
 	}
 	for _, k := range p.deletes {
-		s.remember(k, rec{seen: rev})
+		s.remember(k, rec{Seen: rev})
 	}
 }
 
@@ -516,16 +514,9 @@ func (s *Store) read(ctx context.Context, keys []string, fresh map[string]rec) e
 
 // fromRange turns the answer of a Get of key into a rec and caches it.
 func (s *Store) fromRange(key string, kvs []*mvccpb.KeyValue, rev int64) rec {
-	r := rec{seen: rev}
-	if len(kvs) > 0 {
-		if l, err := decode(key, kvs[0].Value); err == nil {
-			r.l = l
-		} else {
-			s.log.Warn("etcd lease store: record unreadable, treated as free", "err", err)
-		}
-		// The revision is kept even for an unreadable record, so that
-		// a write over it compares on what is there.
-		r.rev = kvs[0].ModRevision
+	r, err := etcdcache.FromRange(key, kvs, rev, decode)
+	if err != nil {
+		s.log.Warn("etcd lease store: record unreadable, treated as free", "err", err)
 	}
 	s.remember(key, r)
 	return r
@@ -536,14 +527,7 @@ func (s *Store) fromRange(key string, kvs []*mvccpb.KeyValue, rev int64) rec {
 // cached records and then forwards what the store's watch sees.
 func (s *Store) Watch(ctx context.Context, fn func(dhcpsrv.Lease)) error {
 	s.subMu.Lock()
-	s.mu.Lock()
-	var all []dhcpsrv.Lease
-	for k, r := range s.cache {
-		if r.rev != 0 && s.isIPKey(k) {
-			all = append(all, r.l)
-		}
-	}
-	s.mu.Unlock()
+	all := s.cachedLeases()
 	for _, l := range all {
 		fn(l)
 	}
@@ -597,21 +581,17 @@ func (s *Store) apply(evs []*clientv3.Event) {
 		k, rev := string(kv.Key), kv.ModRevision
 		s.next = max(s.next, rev+1)
 		// A read may have brought a newer state of the key into the
-		// cache already; the event still goes to the subscribers, who
-		// see the watch's order only.
-		old, known := s.cache[k]
-		newer := known && old.seen > rev
+		// cache already (Put keeps it); the event still goes to the
+		// subscribers, who see the watch's order only.
 		if ev.Type == clientv3.EventTypeDelete {
-			if !newer {
-				s.cache[k] = rec{seen: rev}
-			}
+			etcdcache.Put(s.cache, k, rec{Seen: rev})
 			continue
 		}
 		var l dhcpsrv.Lease
 		var err error
 		// The echo of this store's own writes needs no decoding.
-		if known && old.rev == rev && old.l.IP.IsValid() {
-			l = old.l // this very revision is cached already
+		if old, known := s.cache[k]; known && old.Rev == rev && old.Val.IP.IsValid() {
+			l = old.Val // this very revision is cached already
 		} else if w, ok := s.sending[k]; ok && w.val == string(kv.Value) {
 			l = w.l
 		} else {
@@ -619,14 +599,10 @@ func (s *Store) apply(evs []*clientv3.Event) {
 		}
 		if err != nil {
 			s.log.Warn("etcd lease store: record skipped", "err", err)
-			if !newer {
-				s.cache[k] = rec{rev: rev, seen: rev}
-			}
+			etcdcache.Put(s.cache, k, rec{Rev: rev, Seen: rev})
 			continue
 		}
-		if !newer {
-			s.cache[k] = rec{l: l, rev: rev, seen: rev}
-		}
+		etcdcache.Put(s.cache, k, rec{Val: l, Rev: rev, Seen: rev})
 		if s.isIPKey(k) {
 			out = append(out, l)
 		}
@@ -644,14 +620,7 @@ func (s *Store) apply(evs []*clientv3.Event) {
 func (s *Store) dispatchAll() {
 	s.subMu.Lock()
 	defer s.subMu.Unlock()
-	s.mu.Lock()
-	var all []dhcpsrv.Lease
-	for k, r := range s.cache {
-		if r.rev != 0 && s.isIPKey(k) {
-			all = append(all, r.l)
-		}
-	}
-	s.mu.Unlock()
+	all := s.cachedLeases()
 	for _, fn := range s.subs {
 		for _, l := range all {
 			fn(l)

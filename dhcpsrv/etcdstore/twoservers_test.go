@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -20,9 +18,10 @@ import (
 	"github.com/pxekit/pxekit/dhcpsrv"
 	"github.com/pxekit/pxekit/dhcpsrv/etcdstore"
 	"github.com/pxekit/pxekit/internal/etcdtest"
+	"github.com/pxekit/pxekit/internal/simclient"
+	"github.com/pxekit/pxekit/internal/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"golang.org/x/sys/unix"
 )
 
 var nClients = flag.Int("etcd-clients", 200, "simulated clients of TestTwoServersOneEtcd")
@@ -43,77 +42,18 @@ const (
 
 var serverIPs = [2]string{"10.231.5.1", "10.231.5.2"}
 
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	require.NoError(t, err, "%v: %s", args, out)
-}
-
 func newSegment(t *testing.T) *segment {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (Debian package iproute2)")
-	}
+	testutil.RequireNetns(t)
 	id := fmt.Sprint(os.Getpid() % 100000)
 	g := &segment{brNS: "etcdst-" + id + "-br", relayNS: "etcdst-" + id + "-r", relayIf: "es" + id + "r"}
-	addNS := func(ns string) {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	addNS(g.brNS)
-	run(t, "ip", "-n", g.brNS, "link", "add", "br0", "type", "bridge")
-	run(t, "ip", "-n", g.brNS, "link", "set", "br0", "up")
-	port := func(ns, ifname, addr string) {
-		addNS(ns)
-		peer := ifname + "b"
-		run(t, "ip", "link", "add", ifname, "netns", ns, "type", "veth", "peer", "name", peer, "netns", g.brNS)
-		run(t, "ip", "-n", g.brNS, "link", "set", peer, "master", "br0", "up")
-		run(t, "ip", "-n", ns, "addr", "add", addr+"/24", "dev", ifname)
-		run(t, "ip", "-n", ns, "link", "set", ifname, "up")
-	}
+	br := testutil.NewSegment(t, g.brNS)
 	for i := range 2 {
 		g.srvNS[i], g.srvIf[i] = fmt.Sprintf("etcdst-%s-s%d", id, i), fmt.Sprintf("es%ss%d", id, i)
-		port(g.srvNS[i], g.srvIf[i], serverIPs[i])
+		br.Port(g.srvNS[i], g.srvIf[i], serverIPs[i]+"/24")
 	}
-	port(g.relayNS, g.relayIf, relayIP)
+	br.Port(g.relayNS, g.relayIf, relayIP+"/24")
 	return g
-}
-
-// inNetns runs fn on a thread switched into the named namespace; sockets
-// made there stay in it.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- err // the thread stays locked and is discarded
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
 }
 
 // startServer runs a full-mode server in namespace i of g on the shared
@@ -131,7 +71,7 @@ func startServer(t *testing.T, g *segment, i int, e *etcdtest.Etcd) *dhcpsrv.Ser
 			Last: netip.MustParseAddr("10.231.5.250"), LeaseTime: 10 * time.Minute},
 	}
 	var s *dhcpsrv.Server
-	require.NoError(t, inNetns(g.srvNS[i], func() error {
+	require.NoError(t, simclient.InNetns(g.srvNS[i], func() error {
 		var err error
 		if s, err = dhcpsrv.New(cfg); err != nil {
 			return err
@@ -171,7 +111,7 @@ func (r *relay) stats() string {
 
 func newRelay(t *testing.T, g *segment) *relay {
 	r := &relay{waiting: map[uint32]chan *dhcpv4.DHCPv4{}}
-	require.NoError(t, inNetns(g.relayNS, func() error {
+	require.NoError(t, simclient.InNetns(g.relayNS, func() error {
 		var err error
 		r.c, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(relayIP), Port: 67})
 		return err
@@ -218,6 +158,21 @@ func (r *relay) msg(mac net.HardwareAddr, typ dhcpv4.MessageType) *dhcpv4.DHCPv4
 // exchange sends m to both servers and collects the answers of the wanted
 // types for wait, or until both servers have answered.
 func (r *relay) exchange(m *dhcpv4.DHCPv4, wait time.Duration, want ...dhcpv4.MessageType) []*dhcpv4.DHCPv4 {
+	return r.collect(m, wait, len(serverIPs), want)
+}
+
+// first returns the first answer within wait (nil if none), not waiting
+// for the second server.
+func (r *relay) first(m *dhcpv4.DHCPv4, wait time.Duration, want ...dhcpv4.MessageType) *dhcpv4.DHCPv4 {
+	if out := r.collect(m, wait, 1, want); len(out) > 0 {
+		return out[0]
+	}
+	return nil
+}
+
+// collect sends m to both servers and gathers the answers of the wanted
+// types until it has n of them or wait has passed.
+func (r *relay) collect(m *dhcpv4.DHCPv4, wait time.Duration, n int, want []dhcpv4.MessageType) []*dhcpv4.DHCPv4 {
 	xid := binary.BigEndian.Uint32(m.TransactionID[:])
 	ch := make(chan *dhcpv4.DHCPv4, 8)
 	r.mu.Lock()
@@ -234,45 +189,14 @@ func (r *relay) exchange(m *dhcpv4.DHCPv4, wait time.Duration, want ...dhcpv4.Me
 	for {
 		select {
 		case a := <-ch:
-			for _, w := range want {
-				if a.MessageType() == w {
-					out = append(out, a)
-				}
+			if slices.Contains(want, a.MessageType()) {
+				out = append(out, a)
 			}
-			if len(out) == len(serverIPs) {
+			if len(out) >= n {
 				return out
 			}
 		case <-t.C:
 			return out
-		}
-	}
-}
-
-// first returns the first answer within wait (nil if none), not waiting
-// for the second server.
-func (r *relay) first(m *dhcpv4.DHCPv4, wait time.Duration, want ...dhcpv4.MessageType) *dhcpv4.DHCPv4 {
-	xid := binary.BigEndian.Uint32(m.TransactionID[:])
-	ch := make(chan *dhcpv4.DHCPv4, 8)
-	r.mu.Lock()
-	r.waiting[xid] = ch
-	r.mu.Unlock()
-	defer func() { r.mu.Lock(); delete(r.waiting, xid); r.mu.Unlock() }()
-	b := m.ToBytes()
-	for _, ip := range serverIPs {
-		r.c.WriteToUDP(b, &net.UDPAddr{IP: net.ParseIP(ip), Port: 67})
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	for {
-		select {
-		case a := <-ch:
-			for _, w := range want {
-				if a.MessageType() == w {
-					return a
-				}
-			}
-		case <-t.C:
-			return nil
 		}
 	}
 }

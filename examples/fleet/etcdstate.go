@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/pxekit/pxekit/dhcpsrv/etcdstore"
+	"github.com/pxekit/pxekit/internal/etcdcache"
 	"github.com/pxekit/pxekit/internal/etcdguard"
 )
 
@@ -178,14 +179,9 @@ type etcdState struct {
 	guard etcdguard.Guard // etcd's health: fail fast, outages logged
 }
 
-// erec is the cached state of one host key: its record and mod revision
-// (0: absent), and the newest revision it reflects, so that an older
-// watch event never overwrites a newer read or write.
-type erec struct {
-	r    Record
-	rev  int64
-	seen int64
-}
+// erec is the cached state of one host key: its record, its mod revision
+// (0: absent) and the newest revision it reflects (see etcdcache).
+type erec = etcdcache.Entry[Record]
 
 func (e *etcdState) hostsPrefix() string     { return e.prefix + "state/hosts/" }
 func (e *etcdState) key(mac string) string   { return e.hostsPrefix() + mac }
@@ -251,10 +247,7 @@ func decodeRecord(key string, v []byte) (Record, error) {
 func (e *etcdState) remember(key string, r erec) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if old, ok := e.cache[key]; ok && old.seen > r.seen {
-		return
-	}
-	e.cache[key] = r
+	etcdcache.Put(e.cache, key, r)
 }
 
 func (e *etcdState) cached(key string) erec {
@@ -265,14 +258,9 @@ func (e *etcdState) cached(key string) erec {
 
 // fromRange turns the answer of a Get of key into an erec and caches it.
 func (e *etcdState) fromRange(key string, kvs []*mvccpb.KeyValue, rev int64) erec {
-	r := erec{seen: rev}
-	if len(kvs) > 0 {
-		if rec, err := decodeRecord(key, kvs[0].Value); err == nil {
-			r.r = rec
-		} else {
-			e.log.Warn("etcd install state: record unreadable, treated as pending", "error", err)
-		}
-		r.rev = kvs[0].ModRevision // a write over it compares on what is there
+	r, err := etcdcache.FromRange(key, kvs, rev, decodeRecord)
+	if err != nil {
+		e.log.Warn("etcd install state: record unreadable, treated as pending", "error", err)
 	}
 	e.remember(key, r)
 	return r
@@ -298,8 +286,8 @@ func (e *etcdState) reload(ctx context.Context) (int64, error) {
 	}
 	e.mu.Lock()
 	for k, r := range e.cache {
-		if !present[k] && r.seen <= rev {
-			e.cache[k] = erec{seen: rev} // deleted meanwhile
+		if !present[k] && r.Seen <= rev {
+			e.cache[k] = erec{Seen: rev} // deleted meanwhile
 		}
 	}
 	e.mu.Unlock()
@@ -308,15 +296,15 @@ func (e *etcdState) reload(ctx context.Context) (int64, error) {
 
 func (e *etcdState) get(mac string) (Record, bool) {
 	r := e.cached(e.key(mac))
-	return r.r, r.rev != 0
+	return r.Val, r.Rev != 0
 }
 
 func (e *etcdState) all() []Record {
 	e.mu.Lock()
 	out := make([]Record, 0, len(e.cache))
 	for _, r := range e.cache {
-		if r.rev != 0 {
-			out = append(out, r.r)
+		if r.Rev != 0 {
+			out = append(out, r.Val)
 		}
 	}
 	e.mu.Unlock()
@@ -325,18 +313,11 @@ func (e *etcdState) all() []Record {
 }
 
 func (e *etcdState) sync(mac string) (Record, bool, error) {
-	key := e.key(mac)
-	var resp *clientv3.GetResponse
-	err := e.do(e.ctx, func(ctx context.Context) error {
-		var err error
-		resp, err = e.cli.Get(ctx, key)
-		return err
-	})
+	r, err := e.fetch(e.key(mac))
 	if err != nil {
 		return Record{}, false, err
 	}
-	r := e.fromRange(key, resp.Kvs, resp.Header.Revision)
-	return r.r, r.rev != 0, nil
+	return r.Val, r.Rev != 0, nil
 }
 
 // maxCASAttempts bounds the compare-and-swap retries of one update; each
@@ -351,8 +332,8 @@ func (e *etcdState) update(mac string, fn func(*Record) error) (Record, error) {
 	cur := e.cached(key)
 	fresh := false // cur was read from etcd during this update
 	for range maxCASAttempts {
-		r := cur.r
-		if cur.rev == 0 {
+		r := cur.Val
+		if cur.Rev == 0 {
 			r = Record{MAC: mac, State: Pending}
 		}
 		if err := fn(&r); err != nil {
@@ -361,37 +342,37 @@ func (e *etcdState) update(mac string, fn func(*Record) error) (Record, error) {
 				// re-arm on another server not seen yet): ask etcd.
 				nc, ferr := e.fetch(key)
 				if ferr != nil {
-					return cur.r, ferr
+					return cur.Val, ferr
 				}
-				if nc.rev != cur.rev {
+				if nc.Rev != cur.Rev {
 					cur, fresh = nc, true
 					continue
 				}
 			}
-			return cur.r, err
+			return cur.Val, err
 		}
 		val, err := json.Marshal(r)
 		if err != nil {
-			return cur.r, fmt.Errorf("state: %w", err)
+			return cur.Val, fmt.Errorf("state: %w", err)
 		}
 		var resp *clientv3.TxnResponse
 		err = e.do(e.ctx, func(ctx context.Context) error {
 			var err error
-			resp, err = e.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", cur.rev)).
+			resp, err = e.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", cur.Rev)).
 				Then(clientv3.OpPut(key, string(val))).Else(clientv3.OpGet(key)).Commit()
 			return err
 		})
 		if err != nil {
-			return cur.r, err
+			return cur.Val, err
 		}
 		rev := resp.Header.Revision
 		if resp.Succeeded {
-			e.remember(key, erec{r: r, rev: rev, seen: rev})
+			e.remember(key, erec{Val: r, Rev: rev, Seen: rev})
 			return r, nil
 		}
 		cur, fresh = e.fromRange(key, resp.Responses[0].GetResponseRange().GetKvs(), rev), true
 	}
-	return cur.r, fmt.Errorf("%w: %s", errCASExhausted, mac)
+	return cur.Val, fmt.Errorf("%w: %s", errCASExhausted, mac)
 }
 
 // fetch reads key from etcd into the cache.
@@ -477,7 +458,7 @@ func (e *etcdState) apply(evs []*clientv3.Event) {
 			continue
 		}
 		if ev.Type == clientv3.EventTypeDelete {
-			e.remember(k, erec{seen: rev})
+			e.remember(k, erec{Seen: rev})
 			continue
 		}
 		e.fromRange(k, []*mvccpb.KeyValue{kv}, rev)

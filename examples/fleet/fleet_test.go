@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -49,15 +48,7 @@ hosts:
 		"profile nokernel: netboot ",
 		"hosts[0] (h1): spec: disk.wipe",
 	}
-	for _, w := range want {
-		n := 0
-		for _, p := range ie.Problems {
-			if strings.Contains(p, w) {
-				n++
-			}
-		}
-		assert.Equal(t, 1, n, "want exactly one problem containing %q in:\n%s", w, err)
-	}
+	assertOneProblemEach(t, ie.Problems, want, err)
 	// Hosts of a broken profile are not blamed again; h4 is fine.
 	assert.Len(t, ie.Problems, len(want), "%s", err)
 	assert.Contains(t, err.Error(), "missing.iso")

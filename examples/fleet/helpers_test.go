@@ -347,3 +347,18 @@ func debianReport(t *testing.T, url, body string) error {
 	_, err := tool(t, "busybox", "wget", "-q", "-O", "/dev/null", "--header", "Content-Type: application/json", "--post-data", body, url)
 	return err
 }
+
+// assertOneProblemEach checks that each of want is part of exactly one of
+// problems; err is the error they came from, shown on failure.
+func assertOneProblemEach(t *testing.T, problems, want []string, err error) {
+	t.Helper()
+	for _, w := range want {
+		n := 0
+		for _, p := range problems {
+			if strings.Contains(p, w) {
+				n++
+			}
+		}
+		assert.Equal(t, 1, n, "want exactly one problem containing %q in:\n%s", w, err)
+	}
+}

@@ -112,15 +112,7 @@ func TestParseInventoryListsEveryProblem(t *testing.T) {
 		`hosts[15] (h16): mac missing`,
 		`hosts[15] (h16): profile missing`,
 	}
-	for _, w := range want {
-		n := 0
-		for _, p := range ie.Problems {
-			if strings.Contains(p, w) {
-				n++
-			}
-		}
-		assert.Equal(t, 1, n, "want exactly one problem containing %q in:\n%s", w, err)
-	}
+	assertOneProblemEach(t, ie.Problems, want, err)
 	assert.Len(t, ie.Problems, len(want), "one line per problem, no more:\n%s", err)
 	assert.Contains(t, err.Error(), "into bool", "the bad spec value's problem is named")
 	assert.Contains(t, err.Error(), "pakages", "the misspelt spec key is named")

@@ -47,18 +47,10 @@ var ovmfFrontPage = regexp.MustCompile(`starting Boot\w+ "UiApp"`)
 // machine passes when that system prints its marker and names the firmware
 // that started it; the seconds from power-on are logged.
 func TestFirmwareLocalDisk(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: skipped in -short mode (boots QEMU, minutes)")
-	}
-	vmtest.Require(t)
+	requireVMs(t)
 	needHostLoaders(t)
 	needTool(t, "busybox")
-	bin := filepath.Join(t.TempDir(), "fleet")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-
-	lab := vmtest.NewLab(t, vmtest.LabConfig{})
-	server := lab.ServerIP().String()
+	bin, lab, server := e2eLab(t)
 	dir := t.TempDir()
 	// No machine installs here, so the profile's netboot tree may be a
 	// stand-in; each machine checks below that it was never sent it.
@@ -69,26 +61,12 @@ func TestFirmwareLocalDisk(t *testing.T) {
 			fmt.Fprintf(&hosts, "  - {mac: %q, hostname: disk-%s, profile: debian12}\n", c.mac, c.name)
 		}
 	}
-	inventory := filepath.Join(dir, "fleet.yaml")
-	require.NoError(t, os.WriteFile(inventory, []byte(fmt.Sprintf(`unknown: local
-defaults:
-  disk: {wipe: true}
-  users: [{name: ops, sudo: true, password: {hash: %q}}]
-profiles:
-  debian12:
-    os: debian-12
-    netboot: nb
-    mirror: http://%s:8080/mirror/debian
-    console: ttyS0,115200n8
-hosts:
-%s`, testHash, server, hosts.String())), 0o644))
+	inventory := e2eInventory(t, dir, "local", testHash, "nb", server, hosts.String())
 
-	srv := lab.Start(t, "fleet", bin, "-inventory", inventory, "-iface", lab.Iface(),
-		"-dhcp", "full", "-pool", "10.77.0.100-10.77.0.150", "-dns", server, "-progress", "log")
 	ctx, cancel := testContext(t, 40*time.Minute)
 	defer cancel()
-	_, err = srv.WaitLog(ctx, regexp.MustCompile(`pxekit fleet on`))
-	require.NoError(t, err, "server did not start")
+	srv := startLabFleet(ctx, t, lab, nil, bin, "-inventory", inventory, "-iface", lab.Iface(),
+		"-dhcp", "full", "-pool", "10.77.0.100-10.77.0.150", "-dns", server, "-progress", "log")
 
 	// Every listed host reports completion through the real endpoint, as
 	// its installer's late command would.
@@ -97,10 +75,7 @@ hosts:
 		if !c.listed {
 			continue
 		}
-		url := "http://" + server + ":8080/api/report/" + dashedMAC(c.mac) + "/" + tokenOf(t, state, c.mac)
-		_, err := lab.Exec(ctx, "busybox", "wget", "-q", "-O", "/dev/null", "--header=Content-Type: application/json",
-			"--post-data="+reportJSON("disk-"+c.name, "ok", map[string]bool{"user ops": true}), url)
-		require.NoError(t, err, "report of %s", c.mac)
+		postReport(ctx, t, lab, server, c.mac, tokenOf(t, state, c.mac), reportJSON("disk-"+c.name, "ok", map[string]bool{"user ops": true}))
 		requireState(ctx, t, lab, server, c.mac, "installed")
 	}
 

@@ -39,21 +39,29 @@ hosts:
 	return b.String(), macs
 }
 
+// multiSetup starts etcd and writes an inventory of n hosts (with a
+// stand-in netboot tree) into a new directory; it returns the etcd, the
+// directory, the inventory's path, its MACs and the -store URL of prefix.
+func multiSetup(t *testing.T, n int, prefix string) (e *etcdtest.Etcd, dir, inv string, macs []string, url string) {
+	t.Helper()
+	e = etcdtest.Start(t)
+	needHostLoaders(t)
+	dir = t.TempDir()
+	fakeNetboot(t, filepath.Join(dir, "nb"))
+	text, macs := multiInventory(n)
+	inv = filepath.Join(dir, "fleet.yaml")
+	require.NoError(t, os.WriteFile(inv, []byte(text), 0o644))
+	return e, dir, inv, macs, "etcd://" + strings.TrimPrefix(e.Endpoint, "http://") + "/" + prefix
+}
+
 // Two fleet programs (-store etcd, DHCP off, on loopback) serve one
 // inventory: every host fetches its answer file from both and reports to
 // both at once; each host's armed -> installing and its report are written
 // once, and both status pages agree. A third program with another
 // inventory is refused.
 func TestEtcdTwoPrograms(t *testing.T) {
-	e := etcdtest.Start(t)
-	needHostLoaders(t)
-	dir := t.TempDir()
-	fakeNetboot(t, filepath.Join(dir, "nb"))
 	const hosts = 60
-	text, macs := multiInventory(hosts)
-	inv := filepath.Join(dir, "fleet.yaml")
-	require.NoError(t, os.WriteFile(inv, []byte(text), 0o644))
-	url := "etcd://" + strings.TrimPrefix(e.Endpoint, "http://") + "/multi"
+	e, dir, inv, macs, url := multiSetup(t, hosts, "multi")
 
 	// -syslog-addr "": the two would share its default port.
 	servers := []*server{startServer(t, inv, "-store", url, "-syslog-addr", ""), startServer(t, inv, "-store", url, "-syslog-addr", "")}
@@ -70,21 +78,7 @@ func TestEtcdTwoPrograms(t *testing.T) {
 
 	view := openEtcdStore(t, etcdClient(t, e), "multi", "")
 	client := &http.Client{Timeout: 10 * time.Second}
-	do := func(method, url, body string) int {
-		req, err := http.NewRequest(method, url, strings.NewReader(body))
-		if err != nil {
-			return 0
-		}
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	do := func(method, url, body string) int { code, _ := rackDo(client, method, url, body); return code }
 	var wg sync.WaitGroup
 	type result struct{ answers, reports []int }
 	results := make([]result, hosts)
@@ -162,32 +156,14 @@ func TestEtcdTwoPrograms(t *testing.T) {
 // it go on with the other (retrying as installers do), and every host's
 // armed -> installing and report are still written exactly once.
 func TestEtcdKillOneServer(t *testing.T) {
-	e := etcdtest.Start(t)
-	needHostLoaders(t)
-	dir := t.TempDir()
-	fakeNetboot(t, filepath.Join(dir, "nb"))
 	const hosts = 60
-	text, macs := multiInventory(hosts)
-	inv := filepath.Join(dir, "fleet.yaml")
-	require.NoError(t, os.WriteFile(inv, []byte(text), 0o644))
-	url := "etcd://" + strings.TrimPrefix(e.Endpoint, "http://") + "/kill"
+	e, _, inv, macs, url := multiSetup(t, hosts, "kill")
 	victim := startChild(t, inv, "-store", url, "-syslog-addr", "")
 	survivor := startServer(t, inv, "-store", url, "-syslog-addr", "")
 	view := openEtcdStore(t, etcdClient(t, e), "kill", "")
 
 	client := &http.Client{Timeout: 5 * time.Second}
-	do := func(method, url, body string) int {
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		if body != "" {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
+	do := func(method, url, body string) int { code, _ := rackDo(client, method, url, body); return code }
 	var fromVictim atomic.Int64
 	// An installer: answer file, then report, each tried on the victim
 	// first (when asked) and then on the survivor until it succeeds.

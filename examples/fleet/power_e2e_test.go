@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/pxekit/pxekit/internal/vmtest"
 )
 
 // TestFleetE2EPower is lights-out on real firmware: the VM's BMC is
@@ -26,26 +24,16 @@ import (
 // reinstall API re-arms it and power-cycles it through the BMC, and it
 // network-boots to its answer file a second time.
 func TestFleetE2EPower(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: skipped in -short mode (boots QEMU, minutes)")
-	}
-	vmtest.Require(t)
+	requireVMs(t)
 	if _, err := exec.LookPath("ipmi_sim"); err != nil {
 		t.Skip("e2e: skipped: ipmi_sim is not installed (Debian package openipmi)")
 	}
-	if _, err := os.Stat(filepath.Join(debianNetboot, "debian-installer/amd64/linux")); err != nil {
-		t.Skipf("e2e: skipped: Debian's netboot installer is not installed (Debian package debian-installer-12-netboot-amd64): %v", err)
-	}
+	requireDebianNetboot(t)
 	ovmfCode, ovmfVars := "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
 	if _, err := os.Stat(ovmfCode); err != nil {
 		ovmfCode, ovmfVars = "/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"
 	}
-	bin := filepath.Join(t.TempDir(), "fleet")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
-
-	lab := vmtest.NewLab(t, vmtest.LabConfig{})
-	server := lab.ServerIP().String()
+	bin, lab, server := e2eLab(t)
 	const mac = "52:54:00:f1:e3:01"
 	// The namespace is the lab's own: these ports are free in it.
 	const bmcPort, vmPort = 9623, 9002
@@ -105,24 +93,12 @@ set_working_mc 0x20
 	require.NoError(t, os.Mkdir(simState, 0o700))
 	sim := lab.Start(t, "ipmi_sim", "ipmi_sim", "-c", confFile, "-f", emu, "-s", simState, "-n")
 
-	inventory := filepath.Join(dir, "fleet.yaml")
-	require.NoError(t, os.WriteFile(inventory, []byte(fmt.Sprintf(`
-unknown: ignore
-defaults:
-  disk: {wipe: true}
-  users: [{name: ops, sudo: true, password: {hash: "$6$pxekit$WfYo0sFqzM5aEN6z0gTt8NwqX3T0hRjBsS0x8d6m1wzG7oVZ8JYyX9Lr9oH2rWw6iZpP3pX0m3fZ8dYw9bQ1c/"}}]
-profiles:
-  debian12:
-    os: debian-12
-    netboot: %s
-    mirror: http://%s:8080/mirror/debian
-    console: ttyS0,115200n8
-hosts:
+	inventory := e2eInventory(t, dir, "ignore", e2eHash, debianNetboot, server, fmt.Sprintf(`
   - mac: "%s"
     hostname: web01
     profile: debian12
     bmc: {type: ipmi, address: "127.0.0.1:%d", user: admin, password_env: PXEKIT_E2E_BMC}
-`, debianNetboot, server, mac, bmcPort)), 0o644))
+`, mac, bmcPort))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
@@ -136,10 +112,8 @@ hosts:
 	require.Regexp(t, `(?m)^web01\s+127\.0\.0\.1:9623\s+ipmi\s+off\s*$`, string(check))
 	require.NotContains(t, string(check), bmcPassword)
 
-	srv := lab.StartEnv(t, "fleet", []string{"PXEKIT_E2E_BMC=" + bmcPassword}, bin, "-inventory", inventory, "-iface", lab.Iface(),
+	srv := startLabFleet(ctx, t, lab, []string{"PXEKIT_E2E_BMC=" + bmcPassword}, bin, "-inventory", inventory, "-iface", lab.Iface(),
 		"-dhcp", "full", "-pool", "10.77.0.100-10.77.0.150", "-dns", server, "-progress", "log", "-power")
-	_, err = srv.WaitLog(ctx, regexp.MustCompile(`pxekit fleet on`))
-	require.NoError(t, err, "server did not start")
 
 	// fleet finds web01 armed and off: network boot asked (refused by
 	// ipmi_sim, one line), powered on.
@@ -149,7 +123,7 @@ hosts:
 	t.Logf("%s: fleet powered web01 on through ipmi_sim", secs())
 	require.Equal(t, 1, countLog(t, srv.LogPath(), `boot override refused, powering anyway" host=web01`))
 
-	answer := regexp.MustCompile(`stage=answer mac=` + mac + ` .*detail=hosts/` + dashedMAC(mac) + `/preseed.cfg`)
+	answer := answerLog(mac)
 	if _, err := srv.WaitLog(ctx, answer); err != nil {
 		t.Fatalf("web01 never fetched its answer file: %v\n%s", err, tail(serial, 2000))
 	}
@@ -161,10 +135,7 @@ hosts:
 
 	// The installer's report.
 	state := strings.TrimSuffix(inventory, ".yaml") + ".state.json"
-	report := `{"hostname":"web01","os":"debian-12","status":"ok","checks":[{"name":"user ops","ok":true}]}`
-	_, err = lab.Exec(ctx, "busybox", "wget", "-q", "-O", "/dev/null", "--header=Content-Type: application/json",
-		"--post-data="+report, "http://"+server+":8080/api/report/"+dashedMAC(mac)+"/"+tokenOf(t, state, mac))
-	require.NoError(t, err)
+	postReport(ctx, t, lab, server, mac, tokenOf(t, state, mac), `{"hostname":"web01","os":"debian-12","status":"ok","checks":[{"name":"user ops","ok":true}]}`)
 	requireState(ctx, t, lab, server, mac, "installed")
 
 	// One API call: re-armed, and power-cycled through the BMC.

@@ -28,6 +28,7 @@ import (
 	"github.com/pxekit/pxekit/dhcpsrv"
 	"github.com/pxekit/pxekit/internal/etcdtest"
 	"github.com/pxekit/pxekit/internal/simclient"
+	"github.com/pxekit/pxekit/internal/testutil"
 )
 
 // The rack tests run two fleet programs, each a process of its own in a
@@ -68,49 +69,22 @@ type rack struct {
 	addrMu sync.Mutex // serializes ip addr add
 }
 
-// rackCmd runs a command that must succeed.
-func rackCmd(t *testing.T, args ...string) {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	require.NoError(t, err, "%v: %s", args, out)
-}
-
 // newRack makes the segment, starts etcd and writes an inventory of
 // rackHosts hosts; the servers are started by startServer.
 func newRack(t *testing.T, prefix string) *rack {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("needs ip (Debian package iproute2)")
-	}
+	testutil.RequireNetns(t)
 	needHostLoaders(t)
 	e := etcdtest.Start(t) // skips without etcd-server
 	id := fmt.Sprint(os.Getpid() % 100000)
 	r := &rack{t: t, etcd: e, prefix: prefix, brNS: "rack-" + id + "-br", cliNS: "rack-" + id + "-c", cliIf: "rk" + id + "c"}
-	addNS := func(ns string) {
-		rackCmd(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
-		rackCmd(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	addNS(r.brNS)
-	rackCmd(t, "ip", "-n", r.brNS, "link", "add", "br0", "type", "bridge")
-	rackCmd(t, "ip", "-n", r.brNS, "link", "set", "br0", "up")
-	port := func(ns, ifname, addr string) {
-		addNS(ns)
-		peer := ifname + "b"
-		rackCmd(t, "ip", "link", "add", ifname, "netns", ns, "type", "veth", "peer", "name", peer, "netns", r.brNS)
-		rackCmd(t, "ip", "-n", r.brNS, "link", "set", peer, "master", "br0", "up")
-		rackCmd(t, "ip", "-n", ns, "addr", "add", addr+"/24", "dev", ifname)
-		rackCmd(t, "ip", "-n", ns, "link", "set", ifname, "up")
-	}
+	br := testutil.NewSegment(t, r.brNS)
 	for i := range 2 {
 		r.srvNS[i], r.srvIf[i] = fmt.Sprintf("rack-%s-s%d", id, i), fmt.Sprintf("rk%ss%d", id, i)
-		port(r.srvNS[i], r.srvIf[i], rackServerIPs[i])
+		br.Port(r.srvNS[i], r.srvIf[i], rackServerIPs[i]+"/24")
 		r.links[i] = newRackLink(t, r.srvNS[i], strings.TrimPrefix(e.Endpoint, "http://"))
 	}
-	port(r.cliNS, r.cliIf, rackClientIP)
+	br.Port(r.cliNS, r.cliIf, rackClientIP+"/24")
 
 	dir := t.TempDir()
 	fakeNetboot(t, filepath.Join(dir, "nb"))
@@ -754,17 +728,43 @@ func rackSummary(t *testing.T, ms []*rackMachine, took time.Duration) {
 	}
 }
 
+// startRack makes the rack, starts both servers and returns its machines
+// with a context that ends the run after limit.
+func startRack(t *testing.T, prefix string, limit time.Duration) (*rack, []*rackMachine, context.Context) {
+	t.Helper()
+	r := newRack(t, prefix)
+	r.startServer(0)
+	r.startServer(1)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	t.Cleanup(cancel)
+	return r, r.machines(), ctx
+}
+
+// runUntil boots the machines in the background, machine i powering on
+// i*step after the start, and waits for trigger. It returns when the run
+// started, a channel closed once every machine has finished, and false
+// when the rack finished before trigger was closed.
+func (r *rack) runUntil(ctx context.Context, ms []*rackMachine, step time.Duration, h rackHooks, trigger <-chan struct{}) (time.Time, <-chan struct{}, bool) {
+	done := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(done)
+		r.runAll(ctx, ms, func(i int) time.Duration { return time.Duration(i) * step }, h)
+	}()
+	select {
+	case <-trigger:
+		return start, done, true
+	case <-done:
+		return start, done, false
+	}
+}
+
 // Two fleet servers in full DHCP mode share one segment and one etcd; 200
 // UEFI machines boot at once: every MAC holds one address and no address
 // two MACs, in etcd and on both status pages; every answer file is served
 // once and every report recorded once.
 func TestEtcdRackTwoServers(t *testing.T) {
-	r := newRack(t, "rack")
-	r.startServer(0)
-	r.startServer(1)
-	ms := r.machines()
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
-	defer cancel()
+	r, ms, ctx := startRack(t, "rack", 100*time.Second)
 	start := time.Now()
 	r.runAll(ctx, ms, func(int) time.Duration { return 0 }, rackHooks{installTime: 200 * time.Millisecond})
 	rackSummary(t, ms, time.Since(start))
@@ -784,12 +784,8 @@ func TestEtcdRackTwoServers(t *testing.T) {
 // other server finishes every host; no address is held twice and no host
 // installs twice.
 func TestEtcdRackKillOneServer(t *testing.T) {
-	r := newRack(t, "rackkill")
-	victim := r.startServer(0)
-	r.startServer(1)
-	ms := r.machines()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
+	r, ms, ctx := startRack(t, "rackkill", 120*time.Second)
+	victim := r.srv[0]
 	var fromVictim atomic.Int64
 	trigger := make(chan struct{})
 	var once sync.Once
@@ -798,17 +794,9 @@ func TestEtcdRackKillOneServer(t *testing.T) {
 			once.Do(func() { close(trigger) })
 		}
 	}}
-	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// Machines power on over ten seconds, as a rack's PDUs bring
-		// them up.
-		r.runAll(ctx, ms, func(i int) time.Duration { return time.Duration(i) * 50 * time.Millisecond }, h)
-	}()
-	select {
-	case <-trigger:
-	case <-done:
+	// Machines power on over ten seconds, as a rack's PDUs bring them up.
+	start, done, ok := r.runUntil(ctx, ms, 50*time.Millisecond, h, trigger)
+	if !ok {
 		t.Fatalf("the victim served %d answer files; the rack finished before the kill", fromVictim.Load())
 	}
 	victim.killNow(t)
@@ -825,12 +813,7 @@ func TestEtcdRackKillOneServer(t *testing.T) {
 // Once etcd is back every machine completes, no server restarted.
 func TestEtcdRackOutage(t *testing.T) {
 	const rackOutage = 30 * time.Second
-	r := newRack(t, "rackdown")
-	r.startServer(0)
-	r.startServer(1)
-	ms := r.machines()
-	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
+	r, ms, ctx := startRack(t, "rackdown", 150*time.Second)
 
 	var answered atomic.Int64
 	stop := make(chan struct{})
@@ -844,17 +827,10 @@ func TestEtcdRackOutage(t *testing.T) {
 			close(stop)
 		}
 	}}
-	done := make(chan struct{})
-	start := time.Now()
-	go func() {
-		defer close(done)
-		// Power-on over 30 s: some machines before, some during, some
-		// after the outage.
-		r.runAll(ctx, ms, func(i int) time.Duration { return time.Duration(i) * 150 * time.Millisecond }, h)
-	}()
-	select {
-	case <-stop:
-	case <-done:
+	// Power-on over 30 s: some machines before, some during, some after
+	// the outage.
+	start, done, ok := r.runUntil(ctx, ms, 150*time.Millisecond, h, stop)
+	if !ok {
 		t.Fatal("the rack finished before the outage")
 	}
 	logMark := [2]int{len(r.srv[0].stderr.String()), len(r.srv[1].stderr.String())}
@@ -1005,12 +981,7 @@ func TestEtcdRackOutage(t *testing.T) {
 // other server serves the rack; afterwards every machine completes.
 func TestEtcdRackPartition(t *testing.T) {
 	const rackPartition = 20 * time.Second
-	r := newRack(t, "rackpart")
-	r.startServer(0)
-	r.startServer(1)
-	ms := r.machines()
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
+	r, ms, ctx := startRack(t, "rackpart", 120*time.Second)
 
 	var answered atomic.Int64
 	cutNow := make(chan struct{})
@@ -1027,15 +998,8 @@ func TestEtcdRackPartition(t *testing.T) {
 			close(cutNow)
 		}
 	}}
-	done := make(chan struct{})
-	start := time.Now()
-	go func() {
-		defer close(done)
-		r.runAll(ctx, ms, func(i int) time.Duration { return time.Duration(i) * 100 * time.Millisecond }, h)
-	}()
-	select {
-	case <-cutNow:
-	case <-done:
+	start, done, ok := r.runUntil(ctx, ms, 100*time.Millisecond, h, cutNow)
+	if !ok {
 		t.Fatal("the rack finished before the partition")
 	}
 	logMark := len(r.srv[0].stderr.String())

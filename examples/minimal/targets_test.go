@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pxekit/pxekit/internal/testutil"
 	"github.com/pxekit/pxekit/internal/vmtest"
 	"github.com/pxekit/pxekit/isosrc"
 )
@@ -384,53 +385,18 @@ func splitCmdline(s string) map[string][]string {
 	return out
 }
 
-// layoutTree is a distribution tree: files and symbolic links.
-type layoutTree struct {
-	files map[string][]byte
-	links map[string]string
-}
-
-// readLayout reads isosrc's reconstructed tree format: "-- name --"
-// starts a file, "-- a -> b --" declares a symbolic link, text before the
-// first header is a comment.
-func readLayout(t *testing.T, p string) layoutTree {
+// readLayout reads one of isosrc's reconstructed distribution trees
+// (format: [testutil.ReadTxtar]).
+func readLayout(t *testing.T, p string) testutil.Txtar {
 	t.Helper()
-	raw, err := os.ReadFile(p)
-	require.NoError(t, err)
-	tr := layoutTree{files: map[string][]byte{}, links: map[string]string{}}
-	cur := ""
-	var buf bytes.Buffer
-	flush := func() {
-		if cur != "" {
-			tr.files[cur] = bytes.Clone(buf.Bytes())
-		}
-		buf.Reset()
-		cur = ""
-	}
-	for _, line := range strings.SplitAfter(string(raw), "\n") {
-		h := strings.TrimRight(line, "\n")
-		if strings.HasPrefix(h, "-- ") && strings.HasSuffix(h, " --") {
-			flush()
-			name := strings.TrimSuffix(strings.TrimPrefix(h, "-- "), " --")
-			if from, to, ok := strings.Cut(name, " -> "); ok {
-				tr.links[from] = to
-				continue
-			}
-			cur = name
-			continue
-		}
-		if cur != "" {
-			buf.WriteString(line)
-		}
-	}
-	flush()
-	require.NotEmpty(t, tr.files, p)
+	tr := testutil.ReadTxtar(t, p)
+	require.NotEmpty(t, tr.Files, p)
 	return tr
 }
 
 // standInMedia writes the stand-in ISO for in from its layout, and for
 // Debian a netboot tree; it returns their paths ("" for no netboot tree).
-func standInMedia(t *testing.T, tr layoutTree, in isosrc.OS, initrd string) (iso, netboot string) {
+func standInMedia(t *testing.T, tr testutil.Txtar, in isosrc.OS, initrd string) (iso, netboot string) {
 	t.Helper()
 	kernel, err := os.ReadFile(standInKernel)
 	require.NoError(t, err)
@@ -444,12 +410,12 @@ func standInMedia(t *testing.T, tr layoutTree, in isosrc.OS, initrd string) (iso
 	tmp := t.TempDir()
 	root := filepath.Join(tmp, "root")
 	efiOnly := true // loaders only in the El Torito image (Kylin's layout)
-	for p := range tr.files {
+	for p := range tr.Files {
 		if strings.HasPrefix(strings.ToUpper(p), "EFI/") {
 			efiOnly = false
 		}
 	}
-	for p, content := range tr.files {
+	for p, content := range tr.Files {
 		dir, base := path.Split(p)
 		switch {
 		case strings.EqualFold(p, "EFI/BOOT/BOOTX64.EFI"):
@@ -465,7 +431,7 @@ func standInMedia(t *testing.T, tr layoutTree, in isosrc.OS, initrd string) (iso
 		require.NoError(t, os.MkdirAll(filepath.Dir(full), 0o755))
 		require.NoError(t, os.WriteFile(full, content, 0o644))
 	}
-	for p, target := range tr.links {
+	for p, target := range tr.Links {
 		full := filepath.Join(root, filepath.FromSlash(p))
 		require.NoError(t, os.MkdirAll(filepath.Dir(full), 0o755))
 		require.NoError(t, os.Symlink(target, full))

@@ -3,15 +3,11 @@ package vmtest
 import (
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // ARM64 clients: qemu-system-aarch64's "virt" machine with AAVMF, the
@@ -89,13 +85,7 @@ func (l *Lab) BootARM64(t testing.TB, cfg VMConfig) *VM {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := vm.Close(); err != nil {
-			t.Error(err)
-		}
-		t.Logf("vmtest: %s timeline (seconds since QEMU start):\n%s", vm.cfg.Name, vm.TimelineString())
-	})
-	t.Logf("vmtest: %s booting arm64 %s (virtio NIC, MAC %s, accel %s)", vm.cfg.Name, vm.describe(), vm.cfg.MAC, vm.cfg.Accel)
+	l.track(t, vm, false, "arm64 "+vm.describe())
 	return vm
 }
 
@@ -121,71 +111,7 @@ func (l *Lab) bootARM64(cfg VMConfig) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	run, err := os.MkdirTemp("", "pxekit-vm-")
-	if err != nil {
-		return nil, fmt.Errorf("vmtest: runtime directory: %w", err)
-	}
-	vm := &VM{
-		cfg:     cfg,
-		lab:     l,
-		run:     run,
-		serial:  filepath.Join(l.out, cfg.Name+"-serial.log"),
-		qemuLog: filepath.Join(l.out, cfg.Name+"-qemu.log"),
-		done:    make(chan struct{}),
-		stopW:   make(chan struct{}),
-		wdone:   make(chan struct{}),
-		seen:    map[string]Milestone{},
-		watches: defaultMilestones(),
-	}
-	names := make([]string, 0, len(cfg.Milestones))
-	for n := range cfg.Milestones {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		vm.watches = append(vm.watches, watch{name: n, re: cfg.Milestones[n]})
-	}
-	args, err := vm.qemuArgsARM64(fw)
-	if err != nil {
-		_ = os.RemoveAll(run)
-		return nil, err
-	}
-	if err := l.startQEMU(vm, qemuARM64, args); err != nil {
-		_ = os.RemoveAll(run)
-		return nil, err
-	}
-	return vm, nil
-}
-
-// startQEMU runs bin with args inside the namespace for vm, writing the
-// command line next to its logs, and starts the milestone watcher.
-func (l *Lab) startQEMU(vm *VM, bin string, args []string) error {
-	_ = os.WriteFile(filepath.Join(l.out, vm.cfg.Name+"-qemu-cmdline.txt"), []byte(bin+" "+strings.Join(args, " ")+"\n"), 0o644)
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.closed {
-		return errors.New("vmtest: lab is closed")
-	}
-	logf, err := os.Create(vm.qemuLog)
-	if err != nil {
-		return fmt.Errorf("vmtest: QEMU log: %w", err)
-	}
-	defer logf.Close()
-	_ = os.Remove(vm.serial)
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.name, bin}, args...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("vmtest: start QEMU: %w", err)
-	}
-	vm.cmd = cmd
-	vm.start = time.Now()
-	go func() {
-		vm.err = cmd.Wait()
-		close(vm.done)
-	}()
-	go vm.watchMilestones()
-	return nil
+	return l.startVM(cfg, qemuARM64, func(vm *VM) ([]string, error) { return vm.qemuArgsARM64(fw) })
 }
 
 // qemuArgsARM64 is the command line of an AArch64 client. cortex-a57

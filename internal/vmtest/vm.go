@@ -132,8 +132,17 @@ func (l *Lab) Boot(t testing.TB, cfg VMConfig) *VM {
 	if err != nil {
 		t.Fatal(err)
 	}
+	l.track(t, vm, true, vm.describe())
+	return vm
+}
+
+// track registers vm's Close with t.Cleanup and logs what it boots. With
+// screen, a failed test first saves the VM's screen next to its logs; ARM64
+// VMs have no display to save.
+func (l *Lab) track(t testing.TB, vm *VM, screen bool, what string) {
+	t.Helper()
 	t.Cleanup(func() {
-		if t.Failed() && vm.Running() {
+		if screen && t.Failed() && vm.Running() {
 			shot := filepath.Join(l.out, vm.cfg.Name+"-final.png")
 			if err := vm.Screenshot(shot); err == nil {
 				t.Logf("vmtest: screen at failure saved to %s", shot)
@@ -144,8 +153,7 @@ func (l *Lab) Boot(t testing.TB, cfg VMConfig) *VM {
 		}
 		t.Logf("vmtest: %s timeline (seconds since QEMU start):\n%s", vm.cfg.Name, vm.TimelineString())
 	})
-	t.Logf("vmtest: %s booting %s (%s NIC, MAC %s, accel %s)", vm.cfg.Name, vm.describe(), vm.cfg.NIC, vm.cfg.MAC, vm.cfg.Accel)
-	return vm
+	t.Logf("vmtest: %s booting %s (%s NIC, MAC %s, accel %s)", vm.cfg.Name, what, vm.cfg.NIC, vm.cfg.MAC, vm.cfg.Accel)
 }
 
 func (vm *VM) describe() string {
@@ -163,6 +171,13 @@ func (l *Lab) boot(cfg VMConfig) (*VM, error) {
 	if err != nil {
 		return nil, err
 	}
+	return l.startVM(cfg, "qemu-system-x86_64", func(vm *VM) ([]string, error) { return vm.qemuArgs(fw) })
+}
+
+// startVM makes the VM for a filled-in cfg with its private runtime directory,
+// asks args for QEMU's command line (args may write files into vm.run) and
+// starts bin. On error nothing is left behind.
+func (l *Lab) startVM(cfg VMConfig, bin string, args func(*VM) ([]string, error)) (*VM, error) {
 	// Unix socket paths are limited to 108 bytes; keep them out of OutDir.
 	run, err := os.MkdirTemp("", "pxekit-vm-")
 	if err != nil {
@@ -188,32 +203,37 @@ func (l *Lab) boot(cfg VMConfig) (*VM, error) {
 	for _, n := range names {
 		vm.watches = append(vm.watches, watch{name: n, re: cfg.Milestones[n]})
 	}
-	args, err := vm.qemuArgs(fw)
+	a, err := args(vm)
+	if err == nil {
+		err = l.startQEMU(vm, bin, a)
+	}
 	if err != nil {
 		_ = os.RemoveAll(run)
 		return nil, err
 	}
-	_ = os.WriteFile(filepath.Join(l.out, cfg.Name+"-qemu-cmdline.txt"), []byte(strings.Join(args, " ")+"\n"), 0o644)
+	return vm, nil
+}
 
+// startQEMU runs bin with args inside the namespace for vm, writing the
+// command line next to its logs, and starts the milestone watcher.
+func (l *Lab) startQEMU(vm *VM, bin string, args []string) error {
+	_ = os.WriteFile(filepath.Join(l.out, vm.cfg.Name+"-qemu-cmdline.txt"), []byte(bin+" "+strings.Join(args, " ")+"\n"), 0o644)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
-		_ = os.RemoveAll(run)
-		return nil, errors.New("vmtest: lab is closed")
+		return errors.New("vmtest: lab is closed")
 	}
 	logf, err := os.Create(vm.qemuLog)
 	if err != nil {
-		_ = os.RemoveAll(run)
-		return nil, fmt.Errorf("vmtest: QEMU log: %w", err)
+		return fmt.Errorf("vmtest: QEMU log: %w", err)
 	}
 	defer logf.Close()
 	_ = os.Remove(vm.serial)
-	cmd := exec.Command("ip", append([]string{"netns", "exec", l.name, "qemu-system-x86_64"}, args...)...)
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.name, bin}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
-		_ = os.RemoveAll(run)
-		return nil, fmt.Errorf("vmtest: start QEMU: %w", err)
+		return fmt.Errorf("vmtest: start QEMU: %w", err)
 	}
 	vm.cmd = cmd
 	vm.start = time.Now()
@@ -222,7 +242,7 @@ func (l *Lab) boot(cfg VMConfig) (*VM, error) {
 		close(vm.done)
 	}()
 	go vm.watchMilestones()
-	return vm, nil
+	return nil
 }
 
 func fillVMConfig(cfg *VMConfig) error {
