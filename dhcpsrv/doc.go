@@ -58,7 +58,8 @@
 // are logged as aa:bb:cc:dd:ee:ff.
 //
 // Leases live behind the LeaseStore interface. The default FileStore is an
-// fsync'd append-only log with group commit and compaction; an ACK is sent
+// append-only log written over space zeroed ahead and flushed with
+// fdatasync, with group commit and compaction; an ACK is sent
 // only after its lease is on disk, so neither a clean restart nor kill -9
 // loses a lease or gives an address twice. Several servers may share one
 // lease table through a SharedLeaseStore (package dhcpsrv/etcdstore keeps

@@ -172,12 +172,22 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, c Client, port int, src netip.A
 	return s.finish(r, c, dst, ans.File)
 }
 
+// newReply starts a reply to req. The message comes from s.replies and
+// goes back there once finish has encoded it: the option map of a reply is
+// the largest allocation of a request, and only its bytes outlive finish.
 func (s *Server) newReply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType) *dhcpv4.DHCPv4 {
-	r := &dhcpv4.DHCPv4{
+	r, _ := s.replies.Get().(*dhcpv4.DHCPv4)
+	var opts dhcpv4.Options
+	if r == nil {
+		r, opts = new(dhcpv4.DHCPv4), make(dhcpv4.Options, 16)
+	} else {
+		opts = r.Options // cleared by finish
+	}
+	*r = dhcpv4.DHCPv4{
 		OpCode: dhcpv4.OpcodeBootReply, HWType: req.HWType, TransactionID: req.TransactionID,
 		Flags: req.Flags, ClientHWAddr: req.ClientHWAddr,
 		ClientIPAddr: net.IPv4zero, YourIPAddr: net.IPv4zero, ServerIPAddr: net.IPv4zero,
-		GatewayIPAddr: req.GatewayIPAddr, Options: make(dhcpv4.Options, 16),
+		GatewayIPAddr: req.GatewayIPAddr, Options: opts,
 	}
 	if r.GatewayIPAddr == nil {
 		r.GatewayIPAddr = net.IPv4zero
@@ -258,9 +268,16 @@ func (s *Server) route(req *dhcpv4.DHCPv4, c Client, typ dhcpv4.MessageType) net
 	}
 }
 
-// finish encodes r, enforces the size limit and builds the event.
+// finish encodes r, enforces the size limit and builds the event. r is
+// recycled: callers must not use it afterwards.
 func (s *Server) finish(r *dhcpv4.DHCPv4, c Client, dst netip.AddrPort, file string) (*reply, error) {
 	b := encode(r)
+	ip, typ := addrOf(r.YourIPAddr), messageType(r)
+	// Drop what the message points to (the request's MAC, option values)
+	// before it waits in the pool.
+	clear(r.Options)
+	*r = dhcpv4.DHCPv4{Options: r.Options}
+	s.replies.Put(r)
 	limit := 576
 	if c.MaxMessage > limit {
 		limit = c.MaxMessage
@@ -269,11 +286,11 @@ func (s *Server) finish(r *dhcpv4.DHCPv4, c Client, dst netip.AddrPort, file str
 	if len(b) > limit {
 		return nil, fmt.Errorf("%w: %d > %d bytes", ErrReplyTooLarge, len(b), limit)
 	}
-	ev := Event{BootFile: file, Client: c, IP: addrOf(r.YourIPAddr)}
+	ev := Event{BootFile: file, Client: c, IP: ip}
 	if !ev.IP.IsValid() {
 		ev.IP = c.ClientIP
 	}
-	switch messageType(r) {
+	switch typ {
 	case dhcpv4.MessageTypeOffer:
 		ev.Type = EventOffer
 	case dhcpv4.MessageTypeAck:

@@ -274,12 +274,20 @@ var ErrLeaseFileBusy = errors.New("dhcpsrv: lease file busy")
 // ErrStoreClosed is returned by FileStore.Put after Close.
 var ErrStoreClosed = errors.New("dhcpsrv: lease store closed")
 
-// FileStore is the default LeaseStore: an append-only log of JSON lines,
-// fsync'd before Put returns, compacted on open and whenever it grows past
-// four times the live records. Concurrent Puts share one write and one fsync
-// (group commit), so durability costs one disk flush per burst, not per
-// lease. A torn last line left by a crash is ignored; it belonged to a Put
-// that never returned, so its ACK was never sent.
+// FileStore is the default LeaseStore: a log of JSON lines, flushed to disk
+// (fdatasync) before Put returns, compacted on open and whenever it grows
+// past four times the live records. Concurrent Puts share one write and one
+// flush (group commit), so durability costs one disk flush per burst, not
+// per lease. A torn last line left by a crash is ignored; it belonged to a
+// Put that never returned, so its ACK was never sent.
+//
+// While the store is open the log is followed by zero bytes written ahead
+// of time (about a MiB, extended as needed), and records overwrite them: a
+// write that does not change the file's size needs no journal commit of
+// the file system's metadata (on ext4 over a virtio disk, the flush took
+// about 0.15 ms instead of about 1 ms for append and fsync). The log ends
+// at its first zero byte (JSON text never holds one); Close cuts the zeros
+// off again, so a stopped server leaves plain JSON lines.
 //
 // A log was chosen over an embedded database: it adds no dependency, its
 // crash semantics are easy to reason about, and the data (one record per
@@ -287,11 +295,14 @@ var ErrStoreClosed = errors.New("dhcpsrv: lease store closed")
 type FileStore struct {
 	path string
 
-	mu      sync.Mutex // guards live, records, f
+	mu      sync.Mutex // guards live, records, f, end, size
 	live    map[netip.Addr]Lease
 	records int
 	f       *os.File
 	lock    *os.File
+	// end is the offset of the first free byte of the log; size is the
+	// file's size, the zeros between them written ahead.
+	end, size int64
 
 	// qmu orders putAsync against Close, so that every request queued
 	// gets its callback exactly once (from the flusher, or from Close).
@@ -300,7 +311,22 @@ type FileStore struct {
 	reqs   chan putReq
 	done   chan struct{}
 	wg     sync.WaitGroup
+	// The flusher hands each durable batch to the notifier, which runs
+	// its callbacks (sending the ACKs) while the next batch is written and
+	// flushed. free holds the two batch slices, so the flusher is never
+	// more than one batch ahead.
+	acks chan flushed
+	free chan []putReq
 }
+
+// flushed is a batch written (err nil) or not.
+type flushed struct {
+	batch []putReq
+	err   error
+}
+
+// preallocate is how many zero bytes the log is extended by at a time.
+const preallocate = 1 << 20
 
 type putReq struct {
 	line []byte
@@ -323,7 +349,10 @@ func OpenFileStore(path string) (*FileStore, error) {
 	if path == "" {
 		return nil, errors.New("dhcpsrv: lease file path is empty")
 	}
-	s := &FileStore{path: path, live: map[netip.Addr]Lease{}, reqs: make(chan putReq, 256), done: make(chan struct{})}
+	s := &FileStore{path: path, live: map[netip.Addr]Lease{}, reqs: make(chan putReq, 256), done: make(chan struct{}),
+		acks: make(chan flushed, 1), free: make(chan []putReq, 2)}
+	s.free <- make([]putReq, 0, 256)
+	s.free <- make([]putReq, 0, 256)
 	lock, err := os.OpenFile(path+".lock", os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("dhcpsrv: lease lock: %w", err)
@@ -341,8 +370,9 @@ func OpenFileStore(path string) (*FileStore, error) {
 		lock.Close()
 		return nil, err
 	}
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.flusher()
+	go s.notifier()
 	return s, nil
 }
 
@@ -353,6 +383,10 @@ func (s *FileStore) load() error {
 	}
 	if err != nil {
 		return fmt.Errorf("dhcpsrv: read lease file: %w", err)
+	}
+	if z := bytes.IndexByte(b, 0); z >= 0 {
+		// The zeros written ahead of the log (see FileStore).
+		b = b[:z]
 	}
 	line := 0
 	for len(b) > 0 {
@@ -381,12 +415,17 @@ func (s *FileStore) compact() error {
 		return fmt.Errorf("dhcpsrv: compact lease file: %w", err)
 	}
 	w := bufio.NewWriter(f)
+	var end int64
 	for _, l := range s.live {
 		b, _ := json.Marshal(l)
 		w.Write(b)
 		w.WriteByte('\n')
+		end += int64(len(b)) + 1
 	}
 	err = w.Flush()
+	if err == nil {
+		err = writeZeros(f, end, end+preallocate)
+	}
 	if err == nil {
 		err = f.Sync()
 	}
@@ -405,11 +444,55 @@ func (s *FileStore) compact() error {
 	if s.f != nil {
 		s.f.Close()
 	}
-	s.f, err = os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o644)
+	s.f, err = os.OpenFile(s.path, os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("dhcpsrv: open lease file: %w", err)
 	}
 	s.records = len(s.live)
+	s.end, s.size = end, end+preallocate
+	return nil
+}
+
+// zeros is the source of writeZeros; never written.
+var zeros [64 << 10]byte
+
+// writeZeros fills f from off to end with zero bytes.
+func writeZeros(f *os.File, off, end int64) error {
+	for off < end {
+		n, err := f.WriteAt(zeros[:min(int64(len(zeros)), end-off)], off)
+		if err != nil {
+			return err
+		}
+		off += int64(n)
+	}
+	return nil
+}
+
+// appendLog writes b at the end of the log and flushes it to disk. Caller
+// holds s.mu.
+func (s *FileStore) appendLog(b []byte) error {
+	grown := false
+	if need := s.end + int64(len(b)); need > s.size {
+		if err := writeZeros(s.f, s.size, need+preallocate); err != nil {
+			return err
+		}
+		s.size, grown = need+preallocate, true
+	}
+	_, err := s.f.WriteAt(b, s.end)
+	if err == nil && grown {
+		err = s.f.Sync() // the size changed
+	} else if err == nil {
+		err = syscall.Fdatasync(int(s.f.Fd()))
+	}
+	if err != nil {
+		// The next batch is written at the same place; zeros again, so
+		// that a shorter one does not leave the end of a record of this
+		// one behind it (a line the next Load could not read). Best
+		// effort: the disk has just failed.
+		_ = writeZeros(s.f, s.end, s.end+int64(len(b)))
+		return err
+	}
+	s.end += int64(len(b))
 	return nil
 }
 
@@ -443,8 +526,9 @@ func (s *FileStore) Put(ctx context.Context, l Lease) error {
 	}
 }
 
-// putAsync queues l for the next group commit; done runs on the flusher
-// after the fsync that made l durable (or with the error that prevented it).
+// putAsync queues l for the next group commit; done runs on the store's
+// notifier goroutine after the flush that made l durable (or with the error
+// that prevented it).
 func (s *FileStore) putAsync(l Lease, done func(error)) {
 	line, err := appendLeaseJSON(make([]byte, 0, 160), l)
 	if err != nil {
@@ -466,10 +550,12 @@ func (s *FileStore) putAsync(l Lease, done func(error)) {
 
 func (s *FileStore) flusher() {
 	defer s.wg.Done()
-	var batch []putReq
+	defer close(s.acks)
 	var buf []byte
 	for {
-		batch, buf = batch[:0], buf[:0]
+		// Never blocks for long: the notifier returns every slice.
+		batch := (<-s.free)[:0]
+		buf = buf[:0]
 		select {
 		case r := <-s.reqs:
 			batch = append(batch, r)
@@ -489,10 +575,7 @@ func (s *FileStore) flusher() {
 			buf = append(buf, r.line...)
 		}
 		s.mu.Lock()
-		_, err := s.f.Write(buf)
-		if err == nil {
-			err = s.f.Sync()
-		}
+		err := s.appendLog(buf)
 		if err == nil {
 			for _, r := range batch {
 				s.live[r.l.IP] = r.l
@@ -506,9 +589,19 @@ func (s *FileStore) flusher() {
 		if err != nil {
 			err = fmt.Errorf("dhcpsrv: write lease file: %w", err)
 		}
-		for _, r := range batch {
-			r.done(err)
+		s.acks <- flushed{batch, err}
+	}
+}
+
+// notifier runs the callbacks of the batches the flusher wrote, in order.
+func (s *FileStore) notifier() {
+	defer s.wg.Done()
+	for f := range s.acks {
+		for _, r := range f.batch {
+			r.done(f.err)
 		}
+		clear(f.batch) // drop the callbacks and their replies
+		s.free <- f.batch[:0]
 	}
 }
 
@@ -535,7 +628,17 @@ func (s *FileStore) Close() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	err := s.f.Close()
+	// Every Put that succeeded is on disk: the zeros written ahead go.
+	err := s.f.Truncate(s.end)
+	if err == nil {
+		err = s.f.Sync()
+	}
+	if cerr := s.f.Close(); err == nil {
+		err = cerr
+	}
 	s.lock.Close()
-	return err
+	if err != nil {
+		return fmt.Errorf("dhcpsrv: close lease file: %w", err)
+	}
+	return nil
 }

@@ -162,6 +162,9 @@ type Server struct {
 	serverID           []byte
 	serverName         []byte // option 66 naming ServerIP, in text
 	netOpts, leaseOpts []optionValue
+	// replies holds reply messages (*dhcpv4.DHCPv4) for reuse; see
+	// newReply.
+	replies sync.Pool
 
 	mu       sync.Mutex
 	conns    []*net.UDPConn
