@@ -25,15 +25,30 @@ type GRUBDialect struct {
 	// a bracketed IPv6 address. When false, an HTTP base on a port other
 	// than 80 falls back to TFTP for this GRUB.
 	HTTPPort bool
+	// HTTPInsmod says the image lacks the http module but may load it at
+	// boot (from $prefix/x86_64-efi/http.mod over TFTP), which Debian's
+	// GRUB does only with Secure Boot off: under Secure Boot it refuses
+	// to load any module. A menu for such a GRUB checks once whether an
+	// (http,...) device can be opened, which loads the module, and then
+	// loads kernels over HTTP, or over TFTP when it cannot, so one menu
+	// serves both kinds of machine. The module must come from the same
+	// GRUB build as the image (see LoaderGRUBHTTPMod); Loaders.Dialect
+	// clears the flag when the loaders have none. Ignored when HTTP is
+	// set.
+	HTTPInsmod bool
 }
 
 // Known GRUB builds. See DialectFor for the per-OS table.
 var (
 	// GRUBDebian is Debian's (and Ubuntu's) signed network image
-	// grubnetx64.efi: plain linux/initrd, and no http module — Debian 12's
-	// 2.06-13+deb12u2 image contains tftp but not http, so kernels come
-	// over TFTP. It reads only $prefix/grub.cfg; see GRUBPerHostSnippet.
-	GRUBDebian = GRUBDialect{Name: "debian", HTTPPort: true}
+	// grubnetx64.efi: plain linux/initrd, and no http module built in —
+	// Debian 12's 2.06-13+deb12u2 image contains tftp but not http. With
+	// Secure Boot off it loads the module from $prefix (HTTPInsmod) and
+	// then kernels over HTTP; with Secure Boot on, or without the module
+	// on the server, kernels come over TFTP. Debian patches GRUB to take a
+	// port in (http,host:port). It reads only $prefix/grub.cfg; see
+	// GRUBPerHostSnippet.
+	GRUBDebian = GRUBDialect{Name: "debian", HTTPPort: true, HTTPInsmod: true}
 	// GRUBEL7 is the GRUB 2.02 of RHEL/CentOS 7 and its rebuilds.
 	GRUBEL7 = GRUBDialect{Name: "el7", LinuxEFI: true}
 	// GRUBEL8 is the GRUB 2.02 of RHEL 8 and its rebuilds: the ISO's own
@@ -59,7 +74,8 @@ var (
 //	EL8 (alma/rocky 8.5)                linuxefi  HTTP, host:port
 //	EL9 (rocky 9.0), openEuler 22.03    linux     HTTP, host:port
 //	Kylin V10, UOS 20 (GRUB 2.04)       linuxefi  HTTP, host:port
-//	Ubuntu, Debian (signed net image)   linux     TFTP
+//	Ubuntu, Debian (signed net image)   linux     HTTP via module, host:port;
+//	                                              TFTP under Secure Boot
 func DialectFor(osID string) (GRUBDialect, error) {
 	info, ok := osid.Lookup(osID)
 	if !ok {

@@ -22,7 +22,9 @@
 //     GRUBDialect has the http module); TFTP paths otherwise.
 //     DialectFor(osID) picks linux vs linuxefi and HTTP support for the
 //     GRUB shipped with an OS; GRUBDebian describes Debian's signed
-//     grubnetx64.efi.
+//     grubnetx64.efi, which lacks the http module but loads it from the
+//     server when Secure Boot is off: its menu checks once whether the
+//     module loads and falls back to TFTP paths when it is refused.
 //   - InstallArgs(osID, InstallInput) returns installer arguments for
 //     anaconda, subiquity and debian-installer, by OS identifier
 //     ("rocky-9.0", "ubuntu-22.04", "debian-12"); InstallMenu is the
@@ -63,8 +65,10 @@
 //     netboot tree (LoaderSource.Netboot).
 //
 // pxelinux and its modules (pxelinux, syslinux-common) and iPXE (ipxe) are
-// always the host's. Which GRUB was found decides the menu's dialect:
-// Loaders.Dialect.
+// always the host's. With the host's GRUB comes GRUB's http module from
+// grub-efi-amd64-bin (LoaderGRUBHTTPMod), only when both are of one build.
+// Which GRUB was found decides the menu's dialect: Loaders.Dialect.
+// IsLoader tells boot loaders from the files they read (modules).
 //
 // FindLoaders reads files once, at start-up. Apart from that the package
 // does no I/O: it returns bytes, and the caller serves them.

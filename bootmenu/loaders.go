@@ -1,6 +1,7 @@
 package bootmenu
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -26,11 +27,18 @@ const (
 	// what a UEFI client gets from a proxyDHCP server, because iPXE, unlike
 	// GRUB, understands proxyDHCP.
 	LoaderIPXESNP = "ipxe/snponly.efi"
+	// LoaderGRUBHTTPMod is GRUB's http module where the host's signed
+	// network GRUB (grubnetx64.efi, $prefix /grub on the TFTP server)
+	// looks for it when a menu opens an (http,...) device: see
+	// GRUBDialect.HTTPInsmod. It is not a boot loader (IsLoader).
+	LoaderGRUBHTTPMod = "grub/x86_64-efi/http.mod"
 )
 
 // HostLoaderPackages names the Debian packages that provide the host's
 // loaders, for the message that tells an operator what to install.
-const HostLoaderPackages = "grub-efi-amd64-signed shim-signed pxelinux syslinux-common ipxe"
+// grub-efi-amd64-bin provides GRUB's http module, which Debian's signed
+// GRUB loads with Secure Boot off.
+const HostLoaderPackages = "grub-efi-amd64-signed grub-efi-amd64-bin shim-signed pxelinux syslinux-common ipxe"
 
 // ErrNoLoader means no UEFI and no BIOS loader could be found.
 var ErrNoLoader = errors.New("bootmenu: no network boot loader found")
@@ -53,6 +61,14 @@ var distroPairs = [][2]string{
 	{"EFI/BOOT/bootx64.efi", "EFI/BOOT/grubx64.efi"},
 	{"EFI/boot/bootx64.efi", "EFI/boot/grubx64.efi"},
 }
+
+// hostModules is where the host's GRUB modules for x86_64 EFI are
+// (grub-efi-amd64-bin), below the host root; its modinfo.sh names the
+// package version they were built as.
+const hostModules = "usr/lib/grub/x86_64-efi"
+
+// maxModinfo bounds what FindLoaders reads of modinfo.sh (about 1 KiB).
+const maxModinfo = 64 << 10
 
 // hostCandidates maps each served name to the paths of the Debian packages
 // that ship it, first found wins.
@@ -204,6 +220,9 @@ func FindLoaders(src LoaderSource, hostRoot string) (*Loaders, error) {
 			}
 		}
 	}
+	if err := l.addHostHTTPMod(hostRoot, host[LoaderGRUB]); err != nil {
+		return nil, err
+	}
 	if !l.Has(LoaderGRUB) && !l.Has(LoaderPXELinux) && !l.Has(LoaderGRUBAA64) {
 		return nil, fmt.Errorf("%w: the installation media have no EFI/BOOT/grubx64.efi and the host has none of the usual paths under %s; install the Debian packages %s", ErrNoLoader, hostRoot, HostLoaderPackages)
 	}
@@ -271,6 +290,49 @@ func (l *Loaders) addHost(name string, paths []string) error {
 	return nil
 }
 
+// addHostHTTPMod adds the host's http module when the served GRUB is the
+// host's and both come from one GRUB build: a module from another build
+// can crash GRUB, where a missing one only leaves kernels on TFTP. The
+// build is the package version in modinfo.sh, which the signed image names
+// in its SBAT section (",grub2,2.06-13+deb12u2,").
+func (l *Loaders) addHostHTTPMod(hostRoot string, grubPaths []string) error {
+	if len(grubPaths) == 0 || l.origin[LoaderGRUB] != grubPaths[0] {
+		return nil
+	}
+	mods := os.DirFS(path.Join(hostRoot, hostModules))
+	info, err := readLimited(mods, "modinfo.sh", maxModinfo)
+	if err != nil || info == nil {
+		return err
+	}
+	v := modinfoVersion(info)
+	if v == "" || !bytes.Contains(l.files[LoaderGRUB].Data, []byte(",grub2,"+v+",")) {
+		return nil
+	}
+	mod, err := readLoader(mods, "http.mod")
+	if err != nil || mod == nil {
+		return err
+	}
+	l.add(LoaderGRUBHTTPMod, mod, path.Join(hostRoot, hostModules, "http.mod"))
+	return nil
+}
+
+// modinfoVersion returns grub_package_version from the text of GRUB's
+// modinfo.sh ("" when absent or odd).
+func modinfoVersion(b []byte) string {
+	for _, line := range strings.Split(string(b), "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSpace(line), "grub_package_version=")
+		if !ok {
+			continue
+		}
+		v = strings.Trim(v, `"'`)
+		if v == "" || strings.IndexFunc(v, func(r rune) bool { return !isIDChar(r) && r != '+' && r != '~' && r != ':' }) >= 0 {
+			return ""
+		}
+		return v
+	}
+	return ""
+}
+
 // Has reports whether name is served.
 func (l *Loaders) Has(name string) bool {
 	if l == nil {
@@ -278,6 +340,23 @@ func (l *Loaders) Has(name string) bool {
 	}
 	_, ok := l.files[name]
 	return ok
+}
+
+// IsLoader reports whether name is served and is a boot loader proper — a
+// program the firmware or a loader hands control to (shim, GRUB,
+// pxelinux.0, an iPXE image) — rather than a file a loader reads for
+// itself (pxelinux's .c32 modules, GRUB's http module). A server uses it
+// to tell which request marks a client's boot-loader step.
+func (l *Loaders) IsLoader(name string) bool {
+	if !l.Has(name) {
+		return false
+	}
+	switch name {
+	case LoaderShim, LoaderGRUB, LoaderShimAA64, LoaderGRUBAA64, LoaderPXELinux, "lpxelinux.0",
+		LoaderIPXESNP, "ipxe/ipxe.efi", "ipxe/undionly.kpxe":
+		return true
+	}
+	return false
 }
 
 // FromDistro reports whether name came from the LoaderSource (the
@@ -329,15 +408,24 @@ func (l *Loaders) Open(name string) (fs.File, error) {
 // Dialect returns the GRUB dialect of menus read by the GRUB these loaders
 // serve for osID's install: the distribution's own (DialectFor) when its
 // GRUB came from the installation media, else Debian's signed network
-// image (GRUBDebian), which is what the host packages provide. A nil
-// *Loaders gives GRUBDebian. The error wraps ErrUnknownOS.
+// image (GRUBDebian), which is what the host packages provide. HTTPInsmod
+// is cleared unless the loaders include that GRUB's own http module
+// (LoaderGRUBHTTPMod), so that the menu does not ask for a module nobody
+// serves. A nil *Loaders gives GRUBDebian as it is, for a caller that
+// serves the host's loaders from another Loaders (without the module
+// there, GRUB's attempt to load it fails and kernels come over TFTP). The
+// error wraps ErrUnknownOS.
 func (l *Loaders) Dialect(osID string) (GRUBDialect, error) {
 	d, err := DialectFor(osID)
 	if err != nil {
 		return GRUBDialect{}, err
 	}
-	if l.FromDistro(LoaderGRUB) {
-		return d, nil
+	if l == nil {
+		return GRUBDebian, nil
 	}
-	return GRUBDebian, nil
+	if !l.FromDistro(LoaderGRUB) {
+		d = GRUBDebian
+	}
+	d.HTTPInsmod = d.HTTPInsmod && l.Has(LoaderGRUBHTTPMod)
+	return d, nil
 }

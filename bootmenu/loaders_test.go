@@ -131,7 +131,7 @@ func TestNilLoaders(t *testing.T) {
 	assert.ErrorIs(t, err, fs.ErrNotExist)
 	d, err := l.Dialect("rocky-9.0")
 	require.NoError(t, err)
-	assert.Equal(t, GRUBDebian, d)
+	assert.Equal(t, GRUBDebian, d, "the host's loaders are served by another Loaders")
 }
 
 // arm64Netboot is the layout of debian-installer-12-netboot-arm64.
@@ -250,6 +250,8 @@ func TestDialectFollowsGRUBOrigin(t *testing.T) {
 		"EFI/BOOT/BOOTX64.EFI": {Data: []byte("iso shim")},
 		"EFI/BOOT/grubx64.efi": {Data: []byte("iso grub")},
 	}
+	noInsmod := GRUBDebian
+	noInsmod.HTTPInsmod = false
 	vendor, err := FindLoaders(LoaderSource{FS: iso, Vendor: true}, fakeHost(t, hostX64...))
 	require.NoError(t, err)
 	host, err := FindLoaders(LoaderSource{FS: iso}, fakeHost(t, hostX64...))
@@ -263,9 +265,11 @@ func TestDialectFollowsGRUBOrigin(t *testing.T) {
 		{vendor, "rocky-8.5", GRUBEL8},
 		{vendor, "rocky-9.0", GRUBEL9},
 		{vendor, "kylin-v10", GRUBKylinUOS},
-		{vendor, "ubuntu-24.04", GRUBDebian},
-		{host, "rocky-9.0", GRUBDebian},
-		{host, "debian-12", GRUBDebian},
+		// No http module served with these GRUBs: no insmod in the menu.
+		{vendor, "ubuntu-24.04", noInsmod},
+		{host, "rocky-9.0", noInsmod},
+		{host, "debian-12", noInsmod},
+		// nil: the caller serves the host's loaders otherwise.
 		{nil, "centos-7.9", GRUBDebian},
 	}
 	for _, tt := range tests {

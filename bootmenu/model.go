@@ -297,6 +297,16 @@ func (m *Menu) title() string {
 	return m.Title
 }
 
+// hasKernel reports whether an entry loads a kernel (is not local).
+func (m *Menu) hasKernel() bool {
+	for i := range m.Entries {
+		if m.Entries[i].Local == NotLocal {
+			return true
+		}
+	}
+	return false
+}
+
 func (m *Menu) defaultID() string {
 	if m.Default != "" {
 		return m.Default

@@ -323,8 +323,11 @@ func TestHTTPBase(t *testing.T) {
 		{"http://10.0.0.1:8080/", GRUBEL8, "linuxefi (http,10.0.0.1:8080)/os/vmlinuz", "kernel http://10.0.0.1:8080/os/vmlinuz initrd=initrd.img"},
 		// No port syntax in upstream 2.06: fall back to TFTP.
 		{"http://10.0.0.1:8080/", GRUBUpstream, "linux /os/vmlinuz", "kernel http://10.0.0.1:8080/os/vmlinuz initrd=initrd.img"},
-		// Debian's signed image has no http module.
-		{"http://10.0.0.1/", GRUBDebian, "linux /os/vmlinuz", "kernel http://10.0.0.1/os/vmlinuz initrd=initrd.img"},
+		// Debian's signed image loads the http module when it may.
+		{"http://10.0.0.1/", GRUBDebian, `linux "${pxekit_http}"/os/vmlinuz`, "kernel http://10.0.0.1/os/vmlinuz initrd=initrd.img"},
+		{"", GRUBDebian, "linux /os/vmlinuz", "kernel /os/vmlinuz initrd=initrd.img"},
+		// Without the module on the server: TFTP.
+		{"http://10.0.0.1/", GRUBDialect{Name: "debian", HTTPPort: true}, "linux /os/vmlinuz", "kernel http://10.0.0.1/os/vmlinuz initrd=initrd.img"},
 		{"http://[fd77::1]:8080/", GRUBEL9, "linux (http,[fd77::1]:8080)/os/vmlinuz", "kernel http://[fd77::1]:8080/os/vmlinuz initrd=initrd.img"},
 		{"http://[fd77::1]/", GRUBEL7, "linuxefi /os/vmlinuz", "kernel http://[fd77::1]/os/vmlinuz initrd=initrd.img"},
 	}

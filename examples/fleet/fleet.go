@@ -428,13 +428,13 @@ func (f *fleet) stage(name string) (Stage, bool) {
 			if st, ok := pm.stages[name]; ok {
 				return st, true
 			}
-			if pm.loaders.Has(sub) && !strings.HasSuffix(sub, ".c32") {
+			if pm.loaders.IsLoader(sub) {
 				return StageBootloader, true
 			}
 		}
 		return "", false
 	}
-	if f.loaders.Has(name) && !strings.HasSuffix(name, ".c32") {
+	if f.loaders.IsLoader(name) {
 		return StageBootloader, true
 	}
 	return "", false

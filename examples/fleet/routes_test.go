@@ -56,7 +56,8 @@ func assertInstallMenus(t *testing.T, s *server, mac, profile string) {
 	grub, err := tftpGet(t, s, "grub/grub.cfg-01-"+macPath(mac))
 	require.NoError(t, err)
 	assert.Contains(t, grub, "set default=install")
-	assert.Contains(t, grub, "linux /"+kernel+" ")
+	// With the host's http module served, the path follows "${pxekit_http}".
+	assert.Regexp(t, `linux ("\$\{pxekit_http\}")?/`+regexp.QuoteMeta(kernel)+" ", grub)
 	assert.Regexp(t, "url="+own, grub)
 
 	pxe, err := tftpGet(t, s, "pxelinux.cfg/01-"+macPath(mac))

@@ -52,8 +52,11 @@ func TestFirmwareE2E(t *testing.T) {
 				`stage=bootloader mac=52:54:00:e2:e0:01 .*detail=shimx64.efi`,
 				`stage=bootloader mac=52:54:00:e2:e0:01 .*detail=grubx64.efi`,
 				`stage=menu mac=52:54:00:e2:e0:01`,
-				`stage=kernel mac=52:54:00:e2:e0:01`,
-				`stage=initrd mac=52:54:00:e2:e0:01`,
+				// Secure Boot is off: Debian's GRUB loads its http module
+				// (grub/x86_64-efi/http.mod, over TFTP) and with it kernel
+				// and initrd over HTTP.
+				`stage=kernel mac=52:54:00:e2:e0:01 .*proto=http`,
+				`stage=initrd mac=52:54:00:e2:e0:01 .*proto=http`,
 			},
 			screenshot: regexp.MustCompile(`Install Debian GNU/Linux 12`),
 		},
@@ -64,7 +67,10 @@ func TestFirmwareE2E(t *testing.T) {
 			stages: []string{
 				`stage=bootloader mac=52:54:00:e2:e0:02 .*detail=shimx64.efi`,
 				`stage=bootloader mac=52:54:00:e2:e0:02 .*detail=grubx64.efi`,
-				`stage=kernel mac=52:54:00:e2:e0:02`,
+				// Under Secure Boot GRUB refuses to load the module, the
+				// same menu's (http,...) test fails and GRUB stays on TFTP.
+				`stage=kernel mac=52:54:00:e2:e0:02 .*proto=tftp`,
+				`stage=initrd mac=52:54:00:e2:e0:02 .*proto=tftp`,
 			},
 		},
 		{

@@ -95,6 +95,9 @@ type fleetJob struct {
 	Answer string              // the answer file's name below hosts/MAC/
 	// KernelTFTP loads bare kernel and initrd paths over TFTP, as GRUB.
 	KernelTFTP bool
+	// SecureBoot has the machines boot with Secure Boot on: their GRUB
+	// refuses to load modules (see grubInsmod).
+	SecureBoot bool
 	// HTTPPort is the server's HTTP port; 0 means fleetHTTPPort.
 	HTTPPort int
 	// AnswerPath is the path the menu must name for a host's answer file,
@@ -792,6 +795,13 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 	if err != nil {
 		return fmt.Errorf("grub.cfg: %w", err)
 	}
+	// What the menu runs before its entries: pxekit's tests an (http,...)
+	// device, which loads GRUB's http module, and names the HTTP root in
+	// a variable (see grubTopLevel).
+	vars, err := grubTopLevel(menu.String(), func(mod string) (bool, error) { return c.grubInsmod(ctx, mod) })
+	if err != nil {
+		return fmt.Errorf("grub.cfg: %w", err)
+	}
 	// GRUB expands its variables on the linux line; a classic menu names
 	// each host's answer file by ${net_default_mac}.
 	answer = simclient.ExpandGRUBVars(answer, map[string]string{"net_default_mac": mac.String()})
@@ -805,10 +815,14 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 	}
 	phase(phaseMenu)
 
-	// GRUB loads kernel and initrd, each on a connection of its own.
+	// GRUB loads kernel and initrd, each on a connection of its own, with
+	// its own small TCP window (see grubHTTPClient).
 	hc := c.httpClient()
 	defer hc.CloseIdleConnections()
+	ghc := c.grubHTTPClient()
+	defer ghc.CloseIdleConnections()
 	for _, p := range append([]string{kernel}, initrds...) {
+		p = simclient.ExpandGRUBVars(p, vars)
 		u, name, err := c.menuURL(p)
 		if err != nil {
 			return err
@@ -824,7 +838,7 @@ func (c *fleetClient) boot(ctx context.Context, macStr string, r *fleetClientRes
 			r, err = c.tftp(ctx, p, simclient.TFTPOptions{BlockSize: 1024, TSize: true}, nil)
 			size, crc = r.Size, r.CRC
 		} else {
-			size, crc, _, err = c.get(ctx, hc, u)
+			size, crc, _, err = c.get(ctx, ghc, u)
 		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)

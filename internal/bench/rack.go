@@ -28,8 +28,10 @@ import (
 
 // The rack suite boots the fleet suite's simulated UEFI machines against
 // two stacks, one after the other in fresh namespaces: examples/fleet
-// (full DHCP, TFTP for the loaders and the menu, HTTP for kernel, initrd and
-// the answer file, as its menu says) and the classic stack it replaces, as
+// (full DHCP, TFTP for the loaders, the menu and GRUB's http module, HTTP
+// for kernel, initrd and the answer file as its menu says when Secure Boot
+// is off, TFTP for kernel and initrd when it is on; see rackSecureBootEnv)
+// and the classic stack it replaces, as
 // the tutorials set it up: isc-dhcp-server (next-server and filename by
 // client architecture), tftpd-hpa serving shim, GRUB, grub.cfg, kernel and
 // initrd (GRUB then loads kernel and initrd over its lock-step TFTP, blksize
@@ -48,12 +50,14 @@ const (
 	rackDHCPEnv = "PXEKIT_BENCH_RACK_DHCP"
 	// rackSizesEnv overrides the client counts, comma-separated ("1,5").
 	rackSizesEnv = "PXEKIT_BENCH_RACK_SIZES"
-	// rackKernelEnv set to "http" lets the simulated clients load fleet's
-	// kernel and initrd over HTTP, as iPXE and GRUB builds with the http
-	// module do. The default is the scenario's real loader, Debian's
-	// signed GRUB, which has no http module: bare paths over its lock-step
-	// TFTP, for both stacks.
-	rackKernelEnv = "PXEKIT_BENCH_RACK_KERNEL"
+	// rackSecureBootEnv set to "on" boots the simulated machines with
+	// Secure Boot on; "off" (the default) with it off. Their GRUB is
+	// Debian's signed grubnetx64.efi, which has no http module built in:
+	// with Secure Boot off it loads the module fleet serves (the insmod in
+	// fleet's menu) and then kernel and initrd over HTTP; with it on, GRUB
+	// refuses the module and loads them by bare path over its lock-step
+	// TFTP. The classic stack's menu names bare paths: TFTP either way.
+	rackSecureBootEnv = "PXEKIT_BENCH_RACK_SECUREBOOT"
 	// rackLimit bounds one measurement's client process.
 	rackLimit = 15 * time.Minute
 )
@@ -61,7 +65,7 @@ const (
 var rackSizes = []int{1, 50, 200}
 
 // rackPackages are the Debian packages the suite needs.
-var rackPackages = []string{"iproute2", "isc-dhcp-server", "dnsmasq-base", "tftpd-hpa", "nginx-light", "debian-installer-12-netboot-amd64", "shim-signed", "grub-efi-amd64-signed"}
+var rackPackages = []string{"iproute2", "isc-dhcp-server", "dnsmasq-base", "tftpd-hpa", "nginx-light", "debian-installer-12-netboot-amd64", "shim-signed", "grub-efi-amd64-signed", "grub-efi-amd64-bin"}
 
 // rackMeasure is one stack booting n clients at once.
 type rackMeasure struct {
@@ -134,6 +138,17 @@ func runRack(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	secureBoot := false
+	switch v := os.Getenv(rackSecureBootEnv); v {
+	case "", "off":
+	case "on":
+		secureBoot = true
+	default:
+		return fmt.Errorf("%s=%q: want on or off", rackSecureBootEnv, v)
+	}
+	if err := rackModuleSum(sums); err != nil {
+		return fmt.Errorf("GRUB's http module: %w", err)
+	}
 	dhcp := "dhcpd"
 	if os.Getenv(rackDHCPEnv) == "dnsmasq" {
 		dhcp = "dnsmasq"
@@ -147,7 +162,7 @@ func runRack(ctx context.Context, e *env) error {
 		classicSums[rel] = sums["profiles/"+fleetProfile+"/boot/"+rel]
 	}
 	stacks := []rackStack{
-		{name: "pxekit", job: fleetJob{Sums: sums, Answer: "preseed.cfg", KernelTFTP: os.Getenv(rackKernelEnv) != "http"},
+		{name: "pxekit", job: fleetJob{Sums: sums, Answer: "preseed.cfg", KernelTFTP: true, SecureBoot: secureBoot},
 			start: func(ctx context.Context, n *benchNet, tag, cg string) (func(), error) {
 				srv, err := startFleetServer(ctx, fleetSetup{self: self, bin: bin, inventory: inv, dir: dir, tag: tag, cgroup: cg}, n)
 				if err != nil {
@@ -155,17 +170,13 @@ func runRack(ctx context.Context, e *env) error {
 				}
 				return srv.stop, nil
 			}},
-		{name: "classic", job: fleetJob{Sums: classicSums, Answer: "preseed.cfg", KernelTFTP: true, HTTPPort: 80, AnswerPath: "/hosts/{mac}/preseed.cfg"},
+		{name: "classic", job: fleetJob{Sums: classicSums, Answer: "preseed.cfg", KernelTFTP: true, SecureBoot: secureBoot, HTTPPort: 80, AnswerPath: "/hosts/{mac}/preseed.cfg"},
 			start: func(ctx context.Context, n *benchNet, tag, cg string) (func(), error) {
 				return startClassic(ctx, n, classicDir, self, cg, dhcp)
 			}},
 	}
 	fmt.Fprintf(e.out, "classic stack: %s, tftpd-hpa %s, nginx (sendfile on); kernel+initrd over TFTP (GRUB: blksize 1024, lock-step)\n", dhcp, "-s (blksize as the client asks)")
-	if os.Getenv(rackKernelEnv) == "http" {
-		fmt.Fprintf(e.out, "pxekit: examples/fleet, full DHCP; kernel+initrd over HTTP (%s=http: as iPXE and http-capable GRUBs load them)\n", rackKernelEnv)
-	} else {
-		fmt.Fprintf(e.out, "pxekit: examples/fleet, full DHCP; kernel+initrd over TFTP as Debian's signed GRUB loads them (GRUB: blksize 1024, lock-step; %s=http for iPXE)\n", rackKernelEnv)
-	}
+	fmt.Fprintln(e.out, rackPxekitLine(secureBoot, sums))
 	if l, err := os.ReadFile("/proc/loadavg"); err == nil {
 		fmt.Fprintf(e.out, "load average before: %s", l)
 	}
@@ -206,9 +217,31 @@ func runRack(ctx context.Context, e *env) error {
 		if p > 0 && c > 0 {
 			ratio = fmt.Sprintf("%.2f", c/p)
 		}
-		fmt.Fprintf(e.out, "RESULT rack clients=%d pxekit_s=%.2f classic_s=%.2f ratio=%s\n", n, p, c, ratio)
+		fmt.Fprintf(e.out, "RESULT rack clients=%d secureboot=%s pxekit_s=%.2f classic_s=%.2f ratio=%s\n", n, onOff(secureBoot), p, c, ratio)
 	}
 	return nil
+}
+
+// rackPxekitLine says how the simulated machines load fleet's kernel and
+// initrd in this run.
+func rackPxekitLine(secureBoot bool, sums map[string]fleetSum) string {
+	const head = "pxekit: examples/fleet, full DHCP; "
+	switch _, mod := sums[bootmenu.LoaderGRUBHTTPMod]; {
+	case secureBoot:
+		return head + "Secure Boot on (" + rackSecureBootEnv + "=on): GRUB refuses its http module, kernel+initrd over TFTP (blksize 1024, lock-step)"
+	case mod:
+		return head + "Secure Boot off (" + rackSecureBootEnv + "=on for the other case): GRUB loads " + bootmenu.LoaderGRUBHTTPMod + " over TFTP, then kernel+initrd over HTTP\n" +
+			"  (GRUB's TCP: MSS 536, 8 KiB window; the firmware's per-packet cost is not simulated, and on OVMF one GRUB read HTTP slower than TFTP: an upper bound)"
+	default:
+		return head + "Secure Boot off, but the host has no http module matching its GRUB (grub-efi-amd64-bin): kernel+initrd over TFTP (blksize 1024, lock-step)"
+	}
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }
 
 // parseSizes reads a comma-separated list of client counts, each 1..limit.
