@@ -157,9 +157,9 @@ func runServers(ctx context.Context, c *config, f *fleet, dhcp *dhcpsrv.Server, 
 		return err
 	}
 	defer tl.Close()
-	hl, err := net.Listen("tcp", c.httpAddr)
+	hl, err := isosrc.Listen(c.httpAddr, c.httpLimits)
 	if err != nil {
-		return fmt.Errorf("HTTP on %s: %w", c.httpAddr, err)
+		return err
 	}
 	defer hl.Close()
 	var sl net.PacketConn
@@ -181,7 +181,7 @@ func runServers(ctx context.Context, c *config, f *fleet, dhcp *dhcpsrv.Server, 
 	web := isosrc.NewHTTPServer(guardContent(f.guardState(f.HTTPHandler())), c.httpLimits)
 	errc := make(chan error, 4)
 	go func() { errc <- tftp.Serve(tl) }()
-	go func() { errc <- web.Serve(isosrc.LimitListener(hl, c.httpLimits)) }()
+	go func() { errc <- web.Serve(hl) }()
 	if sl != nil {
 		go func() { errc <- f.serveSyslog(ctx, sl) }()
 	}
@@ -208,9 +208,9 @@ func runServers(ctx context.Context, c *config, f *fleet, dhcp *dhcpsrv.Server, 
 	return err
 }
 
-// pickInterface returns the interface to serve and the server address:
-// the named one, else the first up, non-loopback one with IPv4, else
-// (when no DHCP needs an interface) loopback.
+// pickInterface returns the interface to serve (-iface, else the default
+// one, else loopback when no DHCP needs an interface) and the server
+// address (-server-ip, else the interface's).
 func pickInterface(name, serverIP string, needIface bool) (string, netip.Addr, error) {
 	var ip netip.Addr
 	if serverIP != "" {
@@ -219,15 +219,7 @@ func pickInterface(name, serverIP string, needIface bool) (string, netip.Addr, e
 			return "", netip.Addr{}, fmt.Errorf("-server-ip %q: not an IPv4 address", serverIP)
 		}
 	}
-	var addr netip.Addr
-	var err error
-	if name != "" {
-		var p netip.Prefix
-		p, err = dhcpsrv.InterfaceAddr(name)
-		addr = p.Addr()
-	} else if name, addr, err = dhcpsrv.DefaultInterface(); err != nil && !needIface {
-		name, addr, err = "lo", netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
-	}
+	name, addr, err := dhcpsrv.ServeInterface(name, !needIface)
 	if err != nil {
 		return "", netip.Addr{}, fmt.Errorf("-iface: %w", err)
 	}
@@ -237,15 +229,10 @@ func pickInterface(name, serverIP string, needIface bool) (string, netip.Addr, e
 	return name, ip, nil
 }
 
-// nameservers parses -dns; empty means the host's non-loopback resolvers,
-// else the server itself (so that Debian's installer does not stop to ask
-// before reading its preseed).
+// nameservers parses -dns; empty means dhcpsrv.DefaultNameservers.
 func nameservers(list string, serverIP netip.Addr) ([]netip.Addr, error) {
 	if list == "" {
-		if ns := dhcpsrv.Nameservers(""); len(ns) > 0 {
-			return ns, nil
-		}
-		return []netip.Addr{serverIP}, nil
+		return dhcpsrv.DefaultNameservers(serverIP), nil
 	}
 	var out []netip.Addr
 	for _, s := range strings.Split(list, ",") {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,45 +20,25 @@ import (
 	"github.com/pxekit/pxekit/tftpsrv"
 )
 
-// lookup finds what a served name is: generated content, or a file of the
-// media, the boot loaders or -root.
-func (s *site) lookup(name string) (data []byte, fsys fs.FS, rel string, ok bool) {
-	if b, ok := s.files[name]; ok {
-		return b, nil, "", true
-	}
-	if b, ok := s.menus.Lookup(name); ok {
-		return b, nil, "", true
-	}
-	if fsys, rel, ok := s.media.Lookup(name); ok {
-		return nil, fsys, rel, true
-	}
-	if s.loaders.Has(name) {
-		return nil, s.loaders, name, true
-	}
-	return nil, s.extra, name, s.extra != nil
-}
-
 // step logs a client's step when name marks one: stage=NAME mac=MAC.
 func (s *site) step(ctx context.Context, ip netip.Addr, name, proto string, attrs ...slog.Attr) {
 	st, ok := s.stages[name]
 	if _, menu := bootmenu.MenuKind(name); menu {
 		st, ok = "menu", true
-	} else if !ok && s.loaders.Has(name) && !strings.HasSuffix(name, ".c32") {
+	} else if !ok && s.loaders.IsLoader(name) {
 		st, ok = "bootloader", true
 	}
 	if ok {
-		s.logStep(ctx, st, ip, name, append(attrs, slog.String("proto", proto))...)
+		s.logStep(ctx, st, nil, ip, name, append(attrs, slog.String("proto", proto))...)
 	}
 }
 
-// logStep logs one client step; the MAC is the one DHCP (or the
-// neighbour table) ties to ip, unless the caller knows it (hw).
-func (s *site) logStep(ctx context.Context, stage string, ip netip.Addr, detail string, attrs ...slog.Attr) {
-	hw, _ := s.binds.MAC(ip)
-	s.logMAC(ctx, stage, hw, ip, detail, attrs...)
-}
-
-func (s *site) logMAC(ctx context.Context, stage string, hw net.HardwareAddr, ip netip.Addr, detail string, attrs ...slog.Attr) {
+// logStep logs one client step; the MAC is hw when the caller knows it,
+// else the one DHCP (or the neighbour table) ties to ip.
+func (s *site) logStep(ctx context.Context, stage string, hw net.HardwareAddr, ip netip.Addr, detail string, attrs ...slog.Attr) {
+	if hw == nil {
+		hw, _ = s.binds.MAC(ip)
+	}
 	mac := "unknown"
 	if hw != nil {
 		mac = hw.String()
@@ -68,54 +47,38 @@ func (s *site) logMAC(ctx context.Context, stage string, hw net.HardwareAddr, ip
 	s.log.LogAttrs(ctx, slog.LevelInfo, "client step", append(all, slog.String("detail", detail))...)
 }
 
-func (s *site) serveTFTP(w tftpsrv.ResponseWriter, r *tftpsrv.Request) {
-	data, fsys, rel, ok := s.lookup(r.Name)
-	switch {
-	case !ok:
-		w.Error(fs.ErrNotExist)
-	case fsys == nil:
-		w.ServeContent(bytes.NewReader(data), int64(len(data)))
-	default:
-		if r, err := r.WithName(rel); err == nil {
-			tftpsrv.FileServer(fsys).ServeTFTP(w, r)
-		} else {
-			w.Error(err)
-		}
-	}
-}
-
 func (s *site) tftpEvent(ev tftpsrv.Event) {
 	if ev.Kind != tftpsrv.TransferEnd || ev.Probe {
 		return
 	}
+	attrs := []slog.Attr{slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration)}
 	if ev.Err != nil {
-		s.step(context.Background(), ev.RemoteAddr.Addr(), ev.Name, "tftp", slog.String("error", ev.Err.Error()))
-		return
+		attrs = []slog.Attr{slog.String("error", ev.Err.Error())}
 	}
-	s.step(context.Background(), ev.RemoteAddr.Addr(), ev.Name, "tftp", slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration))
+	s.step(context.Background(), ev.RemoteAddr.Addr(), ev.Name, "tftp", attrs...)
 }
 
-// serveHTTP serves content only (GET and HEAD, files, never a listing).
-func (s *site) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && r.Method == http.MethodGet {
-		s.step(r.Context(), ap.Addr().Unmap(), name, "http")
-	}
-	if _, _, ok := s.media.Lookup(name); ok || name == "image.iso" {
-		s.media.Handler().ServeHTTP(w, r)
-		return
-	}
-	data, fsys, rel, ok := s.lookup(name)
-	switch {
-	case !ok:
-		http.NotFound(w, r)
-	case fsys == nil:
-		http.ServeContent(w, r, path.Base(name), time.Time{}, bytes.NewReader(data))
-	default:
-		r2 := r.Clone(r.Context())
-		r2.URL.Path = "/" + rel
-		isosrc.FileServer(fsys).ServeHTTP(w, r2)
-	}
+// httpHandler serves the report endpoint and, for the rest, content only
+// (GET and HEAD, files, never a listing): the media through their own
+// handler (image.iso, the ISO's sendfile path), everything else from tree.
+func (s *site) httpHandler(tree fs.FS) http.Handler {
+	mux := http.NewServeMux()
+	rep := answerfile.ReportHandler(maxReport, s.report)
+	mux.Handle("POST /api/report", rep)
+	mux.Handle("POST /api/report/{mac}", rep)
+	media, files := s.media.Handler(), isosrc.FileServer(tree)
+	mux.Handle("/", isosrc.ContentOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && r.Method == http.MethodGet {
+			s.step(r.Context(), ap.Addr().Unmap(), name, "http")
+		}
+		if _, _, ok := s.media.Lookup(name); ok || name == "image.iso" {
+			media.ServeHTTP(w, r)
+		} else {
+			files.ServeHTTP(w, r)
+		}
+	})))
+	return mux
 }
 
 // report logs the installer's completion report and the installed
@@ -137,14 +100,14 @@ func (s *site) report(r *http.Request, rep *answerfile.Report) error {
 		}
 	}
 	if e := rep.Event; e != nil {
-		s.logStep(r.Context(), "installing", ip, strings.TrimSpace(e.Type+" "+e.Name+" "+e.Result), slog.String("proto", "report"))
+		s.logStep(r.Context(), "installing", nil, ip, strings.TrimSpace(e.Type+" "+e.Name+" "+e.Result), slog.String("proto", "report"))
 		return nil
 	}
 	stage := "done"
 	if rep.Status != answerfile.StatusOK {
 		stage = "failed"
 	}
-	s.logStep(r.Context(), stage, ip, strings.Join(rep.Failed(), ", "), slog.String("proto", "report"),
+	s.logStep(r.Context(), stage, nil, ip, strings.Join(rep.Failed(), ", "), slog.String("proto", "report"),
 		slog.String("report", rep.Stage), slog.String("status", rep.Status), slog.String("hostname", rep.Hostname),
 		slog.String("os", rep.OS), slog.Int("checks", len(rep.Checks)), slog.Int("failed_checks", len(rep.Failed())))
 	return nil
@@ -153,6 +116,7 @@ func (s *site) report(r *http.Request, rep *answerfile.Report) error {
 // maxReport bounds a report body: answerfile.MaxReportChecks checks fit.
 const maxReport = 256 << 10
 
+// newDHCP makes the DHCP server; with -dhcp off it answers nothing.
 func (s *site) newDHCP(c *config, iface string, serverIP netip.Addr, base string, dns []netip.Addr) (*dhcpsrv.Server, error) {
 	table := &dhcpsrv.BootTable{HTTPBase: base, IgnoreIPXE: !c.ipxe}
 	if s.loaders != nil {
@@ -166,7 +130,7 @@ func (s *site) newDHCP(c *config, iface string, serverIP netip.Addr, base string
 			return nil, fmt.Errorf("-pool: %w", err)
 		}
 		cfg.Subnet.DNS, cfg.Probe = dns, dhcpsrv.ICMPProbe(300*time.Millisecond)
-	} else if s.loaders.Has(bootmenu.LoaderGRUBAA64) {
+	} else if c.dhcpMode == "proxy" && s.loaders.Has(bootmenu.LoaderGRUBAA64) {
 		s.log.Warn("proxy mode: ARM64 UEFI clients get shim and GRUB, which take their TFTP server from the address server's ACK: point the network DHCP server's next-server here, or use -dhcp full")
 	}
 	return dhcpsrv.New(cfg)
@@ -176,7 +140,7 @@ func (s *site) newDHCP(c *config, iface string, serverIP netip.Addr, base string
 func (s *site) dhcpEvent(ev dhcpsrv.Event) {
 	s.binds.Observe(ev)
 	if ev.Type == dhcpsrv.EventOffer || ev.Type == dhcpsrv.EventAck {
-		s.logMAC(context.Background(), "dhcp", ev.Client.MAC, ev.IP, ev.BootFile,
+		s.logStep(context.Background(), "dhcp", ev.Client.MAC, ev.IP, ev.BootFile,
 			slog.String("msg", string(ev.Type)), slog.String("arch", ev.Client.Arch.String()))
 	}
 }
@@ -193,32 +157,23 @@ func (s *site) run(ctx context.Context, c *config, dhcp *dhcpsrv.Server, ready f
 		return err
 	}
 	defer tl.Close()
-	hl, err := net.Listen("tcp", c.http)
+	hl, err := isosrc.Listen(c.http, c.httpLimits)
 	if err != nil {
-		return fmt.Errorf("HTTP: %w", err)
+		return err
 	}
-	if dhcp != nil {
-		if err := dhcp.Listen(); err != nil {
-			hl.Close()
-			return err
-		}
+	defer hl.Close()
+	if err := dhcp.Listen(); err != nil {
+		return err
 	}
-	mux := http.NewServeMux()
-	rep := answerfile.ReportHandler(maxReport, s.report)
-	mux.Handle("POST /api/report", rep)
-	mux.Handle("POST /api/report/{mac}", rep)
-	mux.Handle("/", isosrc.ContentOnly(http.HandlerFunc(s.serveHTTP)))
-	hs := isosrc.NewHTTPServer(mux, c.httpLimits)
-	ts := &tftpsrv.Server{Handler: tftpsrv.HandlerFunc(s.serveTFTP), Logger: s.log, OnEvent: s.tftpEvent}
-	// Serve until ctx ends or one server fails; then stop them all.
+	tree := isosrc.Union(s.files, s.menus, s.media, s.loaders, s.extra) // the first that has a name serves it
+	ts := &tftpsrv.Server{Handler: tftpsrv.FileServer(tree), Logger: s.log, OnEvent: s.tftpEvent}
+	hs := isosrc.NewHTTPServer(s.httpHandler(tree), c.httpLimits)
+	// Serve until ctx ends or one server fails; then stop them all, DHCP
+	// first: send nobody here any more.
 	errc := make(chan error, 3)
-	stops := []func(context.Context) error{hs.Shutdown, ts.Shutdown}
 	go func() { errc <- ts.Serve(tl) }()
-	go func() { errc <- hs.Serve(isosrc.LimitListener(hl, c.httpLimits)) }()
-	if dhcp != nil {
-		go func() { errc <- dhcp.Serve(ctx) }()
-		stops = append([]func(context.Context) error{dhcp.Shutdown}, stops...) // first: send nobody here any more
-	}
+	go func() { errc <- hs.Serve(hl) }()
+	go func() { errc <- dhcp.Serve(context.Background()) }() // stopped by Shutdown, as the others
 	ready()
 	select {
 	case <-ctx.Done():
@@ -227,7 +182,7 @@ func (s *site) run(ctx context.Context, c *config, dhcp *dhcpsrv.Server, ready f
 	s.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, stop := range stops {
+	for _, stop := range []func(context.Context) error{dhcp.Shutdown, hs.Shutdown, ts.Shutdown} {
 		_ = stop(sctx)
 	}
 	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, dhcpsrv.ErrServerClosed) {

@@ -8,11 +8,9 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/netip"
-	"os"
-	"os/user"
-	"path/filepath"
 	"sort"
 	"strings"
+	"testing/fstest"
 
 	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/bootmenu"
@@ -30,22 +28,27 @@ type site struct {
 	media   *isosrc.Media
 	loaders *bootmenu.Loaders
 	extra   fs.FS
-	files   map[string][]byte // generated, by served name
+	files   fstest.MapFS // generated, by served name
 	menus   bootmenu.Menus
 	stages  map[string]string // served name -> the client step it marks
 }
 
 // serve composes the packages and runs until ctx ends.
 func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) error {
-	iface, serverIP, err := pickInterface(c)
+	iface, serverIP, err := dhcpsrv.ServeInterface(c.iface, c.dhcpMode == "off") // without DHCP, loopback will do
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (name the interface with -iface)", err)
+	}
+	if c.serverIP != "" {
+		if serverIP, err = netip.ParseAddr(c.serverIP); err != nil || !serverIP.Is4() {
+			return fmt.Errorf("-server-ip %q: not an IPv4 address", c.serverIP)
+		}
 	}
 	base, err := isosrc.BaseURL(c.http, serverIP)
 	if err != nil {
 		return fmt.Errorf("-http-addr: %w", err)
 	}
-	s := &site{log: log, files: map[string][]byte{}, stages: map[string]string{}}
+	s := &site{log: log, files: fstest.MapFS{}, stages: map[string]string{}}
 	if s.media, err = isosrc.OpenMedia(c.iso, c.netboot, c.osID, isosrc.Limits{}); errors.Is(err, isosrc.ErrUnknownDistro) {
 		return fmt.Errorf("%w (name the OS with -os ID)", err)
 	} else if err != nil {
@@ -79,10 +82,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	}
 	dns := c.dnsAddrs
 	if len(dns) == 0 {
-		dns = dhcpsrv.Nameservers("")
-	}
-	if len(dns) == 0 {
-		dns = []netip.Addr{serverIP} // so that d-i does not stop to ask
+		dns = dhcpsrv.DefaultNameservers(serverIP)
 	}
 	if osID != "" {
 		if err := s.install(c, osID, base, dns); err != nil {
@@ -90,11 +90,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		}
 		log.Warn("lab tool: every client gets the same answer file, and anyone on this network segment can read it over HTTP (" + base + "answer/...)")
 	}
-	var dhcp *dhcpsrv.Server
-	if c.dhcpMode != "off" {
-		if dhcp, err = s.newDHCP(c, iface, serverIP, base, dns); err != nil {
-			return err
-		}
+	dhcp, err := s.newDHCP(c, iface, serverIP, base, dns)
+	if err != nil {
+		return err
 	}
 	return s.run(ctx, c, dhcp, func() {
 		fmt.Fprintf(out, "pxekit serving on %s (%s): DHCP %s, TFTP %s, HTTP %s\n", iface, serverIP, c.dhcpMode, c.tftp, c.http)
@@ -110,29 +108,6 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 			fmt.Fprintln(out, "  "+l)
 		}
 	})
-}
-
-// pickInterface is -iface (or the first up, non-loopback IPv4 interface)
-// and -server-ip (or its address); without DHCP, loopback will do.
-func pickInterface(c *config) (string, netip.Addr, error) {
-	name, ip, err := dhcpsrv.DefaultInterface()
-	if c.iface != "" {
-		var p netip.Prefix
-		p, err = dhcpsrv.InterfaceAddr(c.iface)
-		name, ip = c.iface, p.Addr()
-	}
-	if err != nil && c.iface == "" && c.dhcpMode == "off" {
-		name, ip, err = "lo", netip.AddrFrom4([4]byte{127, 0, 0, 1}), nil
-	}
-	if err != nil {
-		return "", netip.Addr{}, fmt.Errorf("%w (name the interface with -iface)", err)
-	}
-	if c.serverIP != "" {
-		if ip, err = netip.ParseAddr(c.serverIP); err != nil || !ip.Is4() {
-			return "", netip.Addr{}, fmt.Errorf("-server-ip %q: not an IPv4 address", c.serverIP)
-		}
-	}
-	return name, ip, nil
 }
 
 // install renders the answer files and the menus that boot the installer.
@@ -171,7 +146,7 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 		return err
 	}
 	for name, data := range set.Files {
-		s.files["answer/"+name], s.stages["answer/"+name] = data, "answer"
+		s.files["answer/"+name], s.stages["answer/"+name] = &fstest.MapFile{Data: data}, "answer"
 	}
 	in := bootmenu.InstallInput{RepoURL: repo, AnswerURL: set.URL, Console: c.console, InstallerNet: set.Installer, Extra: c.args}
 	if len(in.Nameservers) == 0 {
@@ -184,10 +159,8 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 	if err != nil {
 		return err
 	}
-	if s.media.BootTree() == nil {
-		return fmt.Errorf("%s: nothing holds the installer kernel: give the ISO, or for Debian -netboot", osID)
-	} else if _, err := fs.Stat(s.media.BootTree(), strings.TrimPrefix(entry.Kernel, "boot/")); err != nil {
-		return fmt.Errorf("%s: the installer kernel %s is not there (%v): for Debian give the netboot tree", osID, entry.Kernel, err)
+	if _, err := fs.Stat(s.media, entry.Kernel); err != nil {
+		return fmt.Errorf("%s: the installer kernel %s is not there (%v): give the ISO, or for Debian -netboot", osID, entry.Kernel, err)
 	}
 	s.stages[entry.Kernel] = "kernel"
 	for _, i := range entry.Initrds {
@@ -203,48 +176,28 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 	if s.menus, err = bootmenu.RenderAll(menu, bootmenu.Options{HTTPBase: base, GRUBDialect: dialect, PXELinuxUI: "menu.c32"}); err != nil {
 		return err
 	}
-	s.files["boot.ipxe"] = s.menus[bootmenu.IPXE]
+	s.files["boot.ipxe"] = &fstest.MapFile{Data: s.menus[bootmenu.IPXE]}
 	return nil
 }
 
 // buildSpec is -spec, else the demo spec with the operator's credentials.
 func buildSpec(c *config) (*answerfile.Spec, error) {
 	if c.specFile != "" {
-		data, err := os.ReadFile(c.specFile)
+		spec, err := answerfile.ReadSpec(c.specFile)
 		if err != nil {
-			return nil, err
-		}
-		spec, err := answerfile.ParseSpec(data)
-		if err != nil {
-			return nil, fmt.Errorf("-spec %s: %w", c.specFile, err)
+			return nil, fmt.Errorf("-spec: %w", err)
 		}
 		return spec, nil
 	}
 	spec := answerfile.DemoSpec(c.layout)
-	files := []string{c.sshKeys}
-	if c.frontDoor {
-		// The operator's own public keys (the user's behind sudo), else
-		// the keys that may log in here already.
-		home, _ := os.UserHomeDir()
-		if u, err := user.Lookup(os.Getenv("SUDO_USER")); err == nil {
-			home = u.HomeDir
-		}
-		files = nil
-		for _, f := range []string{"id_ed25519.pub", "id_ecdsa.pub", "id_rsa.pub", "authorized_keys"} {
-			files = append(files, filepath.Join(home, ".ssh", f))
-		}
-	}
 	var keys []string
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil && !c.frontDoor && f != "" {
+	var err error
+	if c.frontDoor {
+		// The operator's own public keys; without any, refused below.
+		keys, c.keysFrom, _ = answerfile.OperatorKeys()
+	} else if c.sshKeys != "" {
+		if keys, err = answerfile.ReadKeys(c.sshKeys); err != nil {
 			return nil, fmt.Errorf("-ssh-key: %w", err)
-		}
-		if keys = answerfile.ParseKeys(data); len(keys) > 0 {
-			c.keysFrom = f
-			break
-		} else if !c.frontDoor && f != "" {
-			return nil, fmt.Errorf("-ssh-key %s: no key in the file", f)
 		}
 	}
 	if c.passwordHash != "" || len(keys) > 0 {
