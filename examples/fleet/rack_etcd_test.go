@@ -374,8 +374,9 @@ func (r *rack) tftp(ctx context.Context, srv int, ip netip.Addr, name string, o 
 
 // rackHooks let a test watch and steer the machines.
 type rackHooks struct {
-	// answered is called after each answer file served (200).
-	answered func(m *rackMachine, srv int)
+	// answered is called after each answer file served (200); sent is
+	// when the request that got it left the machine.
+	answered func(m *rackMachine, srv int, sent time.Time)
 	// installTime is how long the install takes.
 	installTime time.Duration
 }
@@ -474,9 +475,11 @@ func (r *rack) boot(ctx context.Context, m *rackMachine, h rackHooks) {
 		// The installer: its answer file, retried while the server
 		// answers 503; a server gone means a reboot.
 		hc := r.httpClient(ip)
+		sent := time.Now()
 		code, data := rackDo(hc, http.MethodGet, answer, "")
 		for code == http.StatusServiceUnavailable && pause(time.Second) {
 			m.answer = append(m.answer, code)
+			sent = time.Now()
 			code, data = rackDo(hc, http.MethodGet, answer, "")
 		}
 		m.answer = append(m.answer, code)
@@ -490,7 +493,7 @@ func (r *rack) boot(ctx context.Context, m *rackMachine, h rackHooks) {
 		}
 		m.answerFrom[srv]++
 		if h.answered != nil {
-			h.answered(m, srv)
+			h.answered(m, srv, sent)
 		}
 		if !pause(h.installTime) {
 			break
@@ -789,7 +792,7 @@ func TestEtcdRackKillOneServer(t *testing.T) {
 	var fromVictim atomic.Int64
 	trigger := make(chan struct{})
 	var once sync.Once
-	h := rackHooks{installTime: 300 * time.Millisecond, answered: func(m *rackMachine, srv int) {
+	h := rackHooks{installTime: 300 * time.Millisecond, answered: func(m *rackMachine, srv int, _ time.Time) {
 		if srv == 0 && fromVictim.Add(1) >= 50 {
 			once.Do(func() { close(trigger) })
 		}
@@ -819,7 +822,7 @@ func TestEtcdRackOutage(t *testing.T) {
 	stop := make(chan struct{})
 	var amu sync.Mutex
 	var answerTimes []time.Time
-	h := rackHooks{installTime: 300 * time.Millisecond, answered: func(*rackMachine, int) {
+	h := rackHooks{installTime: 300 * time.Millisecond, answered: func(*rackMachine, int, time.Time) {
 		amu.Lock()
 		answerTimes = append(answerTimes, time.Now())
 		amu.Unlock()
@@ -986,11 +989,13 @@ func TestEtcdRackPartition(t *testing.T) {
 	var answered atomic.Int64
 	cutNow := make(chan struct{})
 	var amu sync.Mutex
-	var during [2]int // answer files served by each server while cut
+	var during [2]int // answer files asked for and served while cut
 	var cutAt, healAt time.Time
-	h := rackHooks{installTime: 300 * time.Millisecond, answered: func(_ *rackMachine, srv int) {
+	h := rackHooks{installTime: 300 * time.Millisecond, answered: func(_ *rackMachine, srv int, sent time.Time) {
 		amu.Lock()
-		if !cutAt.IsZero() && healAt.IsZero() {
+		// A request sent before the cut may still be answered after it
+		// (its state was saved in time); one sent during it must not be.
+		if !cutAt.IsZero() && sent.After(cutAt) && (healAt.IsZero() || sent.Before(healAt)) {
 			during[srv]++
 		}
 		amu.Unlock()
@@ -1003,13 +1008,13 @@ func TestEtcdRackPartition(t *testing.T) {
 		t.Fatal("the rack finished before the partition")
 	}
 	logMark := len(r.srv[0].stderr.String())
-	amu.Lock()
-	cutAt = time.Now()
-	amu.Unlock()
 	r.links[0].partition()
+	amu.Lock()
+	cutAt = time.Now() // after: the commands that cut take time under load
+	amu.Unlock()
 	time.Sleep(rackPartition)
 	amu.Lock()
-	healAt = time.Now()
+	healAt = time.Now() // before: from here on the link may carry again
 	amu.Unlock()
 	r.links[0].heal()
 	t.Logf("server 0 cut off from etcd %.1f s into the run, for %.1f s; answer files served meanwhile: %d by server 0, %d by server 1",
