@@ -120,8 +120,8 @@ type Server struct {
 	perClient map[netip.Addr]int
 	engine    *pinEngine
 	mtus      mtuCache
-	bufs      sync.Pool // *[]byte window rings, reused across transfers
-	readers   sync.Pool // *bufio.Reader read-ahead buffers, likewise
+	bufs      bufPool    // window rings, reused across transfers
+	readers   readerPool // read-ahead buffers, likewise
 }
 
 // settings are the Server fields with defaults applied, fixed at Serve.

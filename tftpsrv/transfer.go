@@ -1,7 +1,6 @@
 package tftpsrv
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -316,26 +315,40 @@ func (t *transfer) sendWindowed(content io.Reader, neg negotiation) result {
 			return res
 		}
 	}
-	if neg.blksize < readAhead {
-		// One read system call per 32 KiB instead of one per block;
+	if ra := readAheadSize(neg.blksize, neg.windowsize); neg.blksize < ra {
+		// One read system call per few blocks instead of one per block;
 		// with 200 transfers on a busy host, system calls are the cost.
-		br, _ := t.srv.readers.Get().(*bufio.Reader)
-		if br == nil {
-			br = bufio.NewReaderSize(content, readAhead)
-		} else {
-			br.Reset(content)
-		}
+		br := t.srv.readers.get(ra)
+		br.Reset(content)
 		defer func() {
 			br.Reset(nil)
-			t.srv.readers.Put(br)
+			t.srv.readers.put(br)
 		}()
 		content = br
 	}
 	return snd.data(content, neg.blksize, neg.windowsize)
 }
 
-// readAhead is how much of the content a transfer reads at once.
-const readAhead = 32 << 10
+// Bounds of how much of the content a transfer reads at once.
+const (
+	minReadAhead = 8 << 10
+	maxReadAhead = 32 << 10
+)
+
+// readAheadSize is how much a transfer reads at once: about two windows,
+// as a power of two from minReadAhead to maxReadAhead. It is held for the
+// whole transfer, so it is sized to the transfer rather than to the largest
+// case: 8 KiB for lock-step at blksize 1024 to 1468 (a read every 5 to 8
+// blocks, where every block already costs a send and a receive), 32 KiB for
+// windows of 16 KiB and more. The rack load, 200 lock-step transfers at
+// once, held 32 KiB each before.
+func readAheadSize(blksize, window int) int {
+	n := minReadAhead
+	for n < 2*blksize*window && n < maxReadAhead {
+		n *= 2
+	}
+	return n
+}
 
 // batchWriter returns the sendmmsg writer of conn: a whole window in one
 // system call.
@@ -353,7 +366,7 @@ type windowSender struct {
 	giveUp time.Duration // time without progress after which the client is given up
 	touch  func(acked int64)
 	rto    rtoEstimator
-	bufs   *sync.Pool
+	bufs   *bufPool
 	rbuf   [maxReplyLen]byte
 	msgs   []ipv4.Message
 	armed  time.Time // read deadline currently set
@@ -468,11 +481,16 @@ func (w *windowSender) send(pkts [][]byte) error {
 		}
 		return nil
 	}
-	w.msgs = w.msgs[:0]
-	for _, p := range pkts {
-		w.msgs = append(w.msgs, ipv4.Message{Buffers: [][]byte{p}})
+	// The messages and their one-element Buffers are kept from window
+	// to window: allocated per window, they were most of what a
+	// windowed transfer allocated.
+	for len(w.msgs) < len(pkts) {
+		w.msgs = append(w.msgs, ipv4.Message{Buffers: make([][]byte, 1)})
 	}
-	for ms := w.msgs; len(ms) > 0; {
+	for i, p := range pkts {
+		w.msgs[i].Buffers[0], w.msgs[i].N = p, 0
+	}
+	for ms := w.msgs[:len(pkts)]; len(ms) > 0; {
 		n, err := w.batch(ms, 0)
 		if err != nil {
 			return err
@@ -484,27 +502,23 @@ func (w *windowSender) send(pkts [][]byte) error {
 
 // readAheadBlocks is how many blocks past the window the sender reads
 // while it waits for the window's acknowledgement: the whole next window
-// when that fits in readAhead bytes, else as many blocks as do (at least
-// one), so the extra memory per transfer stays near readAhead.
+// when that fits in maxReadAhead bytes, else as many blocks as do (at
+// least one), so the extra memory per transfer stays near maxReadAhead.
 func readAheadBlocks(blksize, window int) int {
-	return max(1, min(window, readAhead/blksize))
+	return max(1, min(window, maxReadAhead/blksize))
 }
 
 func (w *windowSender) data(content io.Reader, blksize, window int) result {
 	slot := 4 + blksize
 	// The ring holds the window in flight and the blocks read ahead for the
 	// next one: when the ACK comes, they go out at once instead of after
-	// the reads (a copy per block, a read system call per readAhead bytes),
+	// the reads (a copy per block, a read system call per read-ahead buffer),
 	// which used to sit between every ACK and the next DATA while the
 	// client waited.
 	nslots := window + readAheadBlocks(blksize, window)
-	bp, _ := w.bufs.Get().(*[]byte)
-	if bp == nil || cap(*bp) < nslots*slot {
-		b := make([]byte, nslots*slot)
-		bp = &b
-	}
-	defer w.bufs.Put(bp)
-	ring := (*bp)[:nslots*slot]
+	bp := w.bufs.get(nslots * slot)
+	defer w.bufs.put(bp)
+	ring := *bp
 	pkts := make([][]byte, nslots) // pkts[i]: the filled part of slot i
 	round := make([][]byte, 0, window)
 	var (

@@ -62,6 +62,8 @@ type fleet struct {
 	installLog installLog
 	// power drives BMCs (-power); nil without.
 	power *powerCtl
+	// packer keeps the answer files of installs packed (see packed).
+	packer packer
 }
 
 // profileMedia is one profile opened: its media, OS, and loaders.
@@ -85,7 +87,7 @@ type profileMedia struct {
 // install is one machine's install made concrete: its answer files and
 // the menu entry that starts its installer with them.
 type install struct {
-	answers map[string][]byte // by served name
+	answers map[string]packed // by served name
 	url     string            // the answer URL the kernel line names
 	entry   bootmenu.Entry
 }
@@ -250,12 +252,14 @@ func (f *fleet) prepare(pm *profileMedia, spec *answerfile.Spec, mac net.Hardwar
 	if len(in.Nameservers) == 0 {
 		in.Nameservers = f.dns
 	}
-	p := &install{answers: map[string][]byte{}, url: set.URL}
+	p := &install{answers: map[string]packed{}, url: set.URL}
 	if p.entry, err = bootmenu.InstallEntry(pm.osID, pm.media.Prefix+"boot", in); err != nil {
 		return nil, err
 	}
 	for name, data := range set.Files {
-		p.answers[dir+name] = data
+		if p.answers[dir+name], err = f.packer.pack(data); err != nil {
+			return nil, fmt.Errorf("answer file %s: %w", name, err)
+		}
 	}
 	return p, nil
 }

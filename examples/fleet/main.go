@@ -25,6 +25,9 @@
 // an inventory problem unless the inventory says demo_password: true), and
 // MACs that are not in the inventory boot their disk unless the inventory
 // says otherwise.
+//
+// Memory: fleet runs the garbage collector with GOGC=50 unless the
+// environment sets GOGC (see gcPercent).
 package main
 
 import (
@@ -37,6 +40,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -64,7 +68,24 @@ type config struct {
 	httpLimits isosrc.HTTPLimits
 }
 
+// gcPercent is fleet's GOGC when the environment sets none. The Go default,
+// 100, lets the heap grow to twice what was live at the last collection,
+// and fleet allocates so little while it serves (TFTP sends from reused
+// buffers) that the heap stays near that goal for minutes: with 200
+// clients at once, 19 MB live held about 40 MB of heap. At 50 the heap is
+// held to 1.5 times what is live. Measured with 200 simulated UEFI clients
+// at once over loopback (the rack benchmark's TFTP and HTTP steps, kernel
+// and initrd cut to 3 MB each; before answer files were packed): peak
+// VmHWM 64 MB at 100, 55 MB at 50, 51 MB at 25, for 0.03 s, 0.08 s and
+// 0.14 s of collector CPU time out of the server's 13 to 16 s. So 50
+// halves the headroom for well under 1 % of CPU; a host short of memory can
+// set GOGC lower, or GOMEMLIMIT.
+const gcPercent = 50
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))

@@ -566,9 +566,13 @@ func (f *fleet) answer(mac net.HardwareAddr, rest string, get bool) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	data, ok := p.answers[name]
+	pk, ok := p.answers[name]
 	if !ok {
 		return nil, fs.ErrNotExist
+	}
+	data, err := f.packer.unpack(pk)
+	if err != nil {
+		return nil, err
 	}
 	if get && !strings.HasSuffix(name, "meta-data") {
 		f.gate.AnswerServed(mac, f.installHostname(mac))

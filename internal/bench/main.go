@@ -32,7 +32,7 @@ func suites() []suite {
 	return []suite{
 		{"tftp", "TFTP throughput vs tftpd-hpa, atftpd, dnsmasq", runTFTP},
 		{"tftp-loss", "TFTP under 2 % packet loss between namespaces, same peers", runTFTPLoss},
-		{"dhcp", "DHCP DORA/s and latency vs kea-dhcp4-server (1 and 2 threads), dnsmasq; pxekit with etcd leases", runDHCP},
+		{"dhcp", "DHCP DORA/s and latency vs kea-dhcp4-server (memfile; multi-threaded, 4 threads), dnsmasq; pxekit with etcd leases", runDHCP},
 		{"iso", "ISO reads and HTTP ranges vs plain files and nginx", runISO},
 		{"fleet", "a simulated rack: 200 UEFI clients booting examples/fleet at once vs one alone", runFleet},
 		{"rack", "1, 50, 200 simulated UEFI clients: examples/fleet vs isc-dhcp-server+tftpd-hpa+nginx (env PXEKIT_BENCH_RACK_SECUREBOOT=on|off, default off; PXEKIT_BENCH_RACK_SIZES=1,5)", runRack},
