@@ -23,7 +23,10 @@ type BootAnswer struct {
 	// ServerName is sent as option 66; empty means ServerIP in dotted form.
 	ServerName string
 	// VendorClass is echoed in option 60: "PXEClient" or "HTTPClient". UEFI
-	// HTTP boot ignores an offer without "HTTPClient".
+	// HTTP boot ignores an offer without "HTTPClient". A ModeFull OFFER or
+	// ACK leaves "PXEClient" out, as a classic DHCP server's answer does:
+	// with an address and a boot file the client needs no boot-server
+	// discovery, which "PXEClient" would announce.
 	VendorClass string
 }
 

@@ -427,6 +427,14 @@ func (s *Server) withBoot(r *dhcpv4.DHCPv4, c Client) string {
 		s.problems.add(s.now(), reasonBootFailed, c.MAC.String(), fmt.Errorf("boot decision failed (arch %v), address only: %w", c.Arch, err))
 		return ""
 	}
+	if string(r.Options[optVendorClass]) == "PXEClient" {
+		// An address with a boot file is complete, as dhcpd's
+		// next-server/filename answer is. "PXEClient" in it would announce
+		// boot-server discovery: OVMF then also asks port 4011 and waits
+		// about a second. HTTPClient stays (HTTP boot needs it echoed), and
+		// answers on port 4011 keep PXEClient.
+		delete(r.Options, optVendorClass)
+	}
 	return ans.File
 }
 

@@ -489,3 +489,38 @@ func TestClientProxyFlag(t *testing.T) {
 	defer mu.Unlock()
 	assert.Equal(t, []bool{false, false, true}, seen)
 }
+
+// A full-mode answer is an address with a boot file, as a classic DHCP
+// server's: no "PXEClient" (which announces boot-server discovery on port
+// 4011), but "HTTPClient" for UEFI HTTP boot, which ignores an offer
+// without it; port 4011 answers keep "PXEClient".
+func TestFullModeVendorClass(t *testing.T) {
+	s := newTestServer(t, Config{Mode: ModeFull})
+	want := map[string]string{
+		"ovmf-pxe":  "",
+		"ovmf-http": "HTTPClient",
+		"ipxe-efi":  "",
+		"ipxe-bios": "",
+	}
+	for _, rc := range recordedClients {
+		vc, ok := want[rc.name]
+		if !ok {
+			continue
+		}
+		req, err := dhcpv4.FromBytes(recordedPacket(t, rc))
+		require.NoError(t, err)
+		offer, _ := exchange(t, s, req, 67, zeroSrc)
+		require.NotNil(t, offer, rc.name)
+		assert.NotEmpty(t, offer.BootFileName, rc.name)
+		assert.Equal(t, vc, string(offer.Options[optVendorClass]), "%s: option 60 of the OFFER", rc.name)
+		yiaddr, _ := netip.AddrFromSlice(offer.YourIPAddr.To4())
+		ack, _ := exchange(t, s, asRequest(req, testServerIP, yiaddr), 67, zeroSrc)
+		require.NotNil(t, ack, rc.name)
+		assert.Equal(t, vc, string(ack.Options[optVendorClass]), "%s: option 60 of the ACK", rc.name)
+		if rc.name == "ovmf-pxe" {
+			bs, _ := exchange(t, s, asRequest(req, netip.Addr{}, netip.Addr{}), s.cfg.ProxyPort, netip.AddrPortFrom(yiaddr, 4011))
+			require.NotNil(t, bs, "port 4011 after our own ACK")
+			assert.Equal(t, "PXEClient", string(bs.Options[optVendorClass]), "port 4011 answer")
+		}
+	}
+}
