@@ -99,7 +99,7 @@ func newEtcdServer(t *testing.T, e *etcdtest.Etcd, prefix, dir string, timeout t
 	})
 	require.NoError(t, err)
 	t.Cleanup(f.Close)
-	return &etcdServer{f: f, store: store, h: f.guardState(f.HTTPHandler())}
+	return &etcdServer{f: f, store: store, h: f.HTTPHandler()}
 }
 
 func (s *etcdServer) answer(t *testing.T, mac string) int {
@@ -303,6 +303,9 @@ func TestEtcdOutage(t *testing.T) {
 			assert.Less(t, took, 5*time.Second, "bounded by the store's timeout")
 
 			assert.Equal(t, http.StatusServiceUnavailable, s.answer(t, macWeb), "no install that is not recorded")
+			if st, ok := s.f.steps.last(mustMAC(t, macWeb).String()); ok {
+				assert.NotEqual(t, StageAnswer, st.Stage, "a withheld answer file is no step")
+			}
 			assert.Equal(t, http.StatusServiceUnavailable, s.report(t, macApp, "installed"))
 			assert.Equal(t, http.StatusOK, call{method: http.MethodGet, target: menu}.do(s.h).Code, "boot menus are still served")
 			r, _ := s.store.Get(macWeb)

@@ -107,6 +107,8 @@ func (f *fleet) DHCPEvent(ev dhcpsrv.Event) {
 
 // HTTPHandler is the fleet's HTTP side: files, per-host scripts and
 // answers, the installer reports, the operator API and the status page.
+// The state guard runs inside the step log, so that an answer file it
+// withholds (503) is not logged as served.
 func (f *fleet) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", f.serveStatusHTML)
@@ -145,7 +147,7 @@ func (f *fleet) HTTPHandler() http.Handler {
 		}
 		files.ServeHTTP(w, r)
 	})
-	return f.observeHTTP(mux)
+	return f.observeHTTP(f.guardState(mux))
 }
 
 // clientIP is the request's remote address.

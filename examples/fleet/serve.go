@@ -178,7 +178,7 @@ func runServers(ctx context.Context, c *config, f *fleet, dhcp *dhcpsrv.Server, 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tftp := &tftpsrv.Server{Handler: f.TFTPHandler(), Logger: f.log, OnEvent: f.TFTPEvent}
-	web := isosrc.NewHTTPServer(guardContent(f.guardState(f.HTTPHandler())), c.httpLimits)
+	web := isosrc.NewHTTPServer(guardContent(f.HTTPHandler()), c.httpLimits)
 	errc := make(chan error, 4)
 	go func() { errc <- tftp.Serve(tl) }()
 	go func() { errc <- web.Serve(hl) }()
