@@ -170,6 +170,7 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 	if err != nil {
 		return err
 	}
+	dialect.HTTPInsmod = dialect.HTTPInsmod && c.grubHTTP
 	// Timeout 0: running minimal is the decision to install whoever asks; a countdown only delays it.
 	menu := &bootmenu.Menu{Title: "pxekit: " + entry.Title, Timeout: 0, Default: entry.ID,
 		Entries: []bootmenu.Entry{entry, bootmenu.LocalEntry()}}

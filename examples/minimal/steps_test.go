@@ -74,3 +74,21 @@ func TestServedNamesAndSteps(t *testing.T) {
 		}
 	}
 }
+
+// -grub-http=false keeps Debian's GRUB on TFTP: its menu asks for no
+// http module; by default it does when the host's module matches.
+func TestGRUBHTTPFlag(t *testing.T) {
+	off := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password", "-grub-http=false")
+	cfg, err := tftpGet(off.tftp, "grub/grub.cfg")
+	require.NoError(t, err)
+	assert.NotContains(t, string(cfg), "pxekit_http")
+	assert.Contains(t, string(cfg), "\tlinux /boot/debian-installer/amd64/linux ")
+	on := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password")
+	cfg, err = tftpGet(on.tftp, "grub/grub.cfg")
+	require.NoError(t, err)
+	if _, err := tftpGet(on.tftp, bootmenu.LoaderGRUBHTTPMod); err == nil {
+		assert.Contains(t, string(cfg), "pxekit_http", "the host serves a matching http module")
+	} else {
+		assert.NotContains(t, string(cfg), "pxekit_http", "no module served")
+	}
+}
