@@ -105,6 +105,9 @@ type buildOptions struct {
 	// Syslog, when valid, is put on installer kernel command lines as
 	// their log target.
 	Syslog netip.AddrPort
+	// GRUBTFTPOnly keeps Debian's GRUB from loading its http module
+	// (-grub-http=false): kernel and initrd stay on TFTP.
+	GRUBTFTPOnly bool
 }
 
 // buildFleet opens every profile's media and prepares every host's menu
@@ -135,7 +138,7 @@ func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 	f.table = f.bootTable("")
 
 	for _, name := range inv.profileNames() {
-		pm, err := f.openProfile(inv.Profiles[name], o.HostRoot)
+		pm, err := f.openProfile(inv.Profiles[name], o.HostRoot, o.GRUBTFTPOnly)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("profile %s: %v", name, err))
 			continue
@@ -172,7 +175,7 @@ func (f *fleet) bootTable(prefix string) *dhcpsrv.BootTable {
 
 // openProfile opens the ISO and netboot tree, detects the OS and finds
 // the loaders.
-func (f *fleet) openProfile(pr *Profile, hostRoot string) (_ *profileMedia, err error) {
+func (f *fleet) openProfile(pr *Profile, hostRoot string, grubTFTPOnly bool) (_ *profileMedia, err error) {
 	m, err := isosrc.OpenMedia(f.inv.path(pr.ISO), f.inv.path(pr.Netboot), pr.OS, isosrc.Limits{})
 	if errors.Is(err, isosrc.ErrUnknownDistro) {
 		return nil, fmt.Errorf("%w (name the OS with os:)", err)
@@ -220,6 +223,7 @@ func (f *fleet) openProfile(pr *Profile, hostRoot string) (_ *profileMedia, err 
 	if pm.dialect, err = pm.loaders.Dialect(pm.osID); err != nil {
 		return nil, err
 	}
+	pm.dialect.HTTPInsmod = pm.dialect.HTTPInsmod && !grubTFTPOnly
 	// Check the install with a placeholder spec: the media must hold what
 	// the family installs from.
 	if _, err := f.prepare(pm, answerfile.DemoSpec(answerfile.SchemePlain), net.HardwareAddr{0, 0, 0, 0, 0, 0}, "hosts/probe/"); err != nil {

@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pxekit/pxekit/bootmenu"
 )
 
 // callbackURL is the report URL an answer file makes the installer post to.
@@ -466,4 +468,22 @@ func TestRoutesHardening(t *testing.T) {
 	code, out = httpDo(t, "-X", "POST", "-H", ReinstallHeader+": 1", s.http+"api/hosts/web01/reinstall")
 	assert.Equal(t, 200, code, out)
 	assert.NotEqual(t, own, answerURL(t, s, macWeb, ""), "re-armed: a new token")
+}
+
+// -grub-http=false (GRUBTFTPOnly) keeps an armed host's GRUB on TFTP; by
+// default its menu lets GRUB load the host's http module when one matches.
+func TestGRUBTFTPOnly(t *testing.T) {
+	needHostLoaders(t)
+	for _, tftpOnly := range []bool{false, true} {
+		f, _ := newTestFleet(t, UnknownLocal, false, func(o *buildOptions) { o.HostRoot, o.GRUBTFTPOnly = "/", tftpOnly })
+		out, d, err := f.menu(mustMAC(t, macWeb), bootmenu.GRUB)
+		require.NoError(t, err)
+		require.Equal(t, ActInstall, d.Action)
+		module := f.loaders.Has(bootmenu.LoaderGRUBHTTPMod)
+		if tftpOnly || !module {
+			assert.NotContains(t, string(out), "pxekit_http", "tftpOnly=%v module=%v", tftpOnly, module)
+		} else {
+			assert.Contains(t, string(out), "pxekit_http")
+		}
+	}
 }

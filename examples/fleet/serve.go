@@ -81,7 +81,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	}
 	f, err := buildFleet(inv, buildOptions{
 		HTTPBase: httpBase, ServerIP: serverIP, Proxy: c.dhcpMode == "proxy", DNS: dns,
-		Log: log, Store: store, HostRoot: c.hostRoot, Syslog: syslogTo,
+		Log: log, Store: store, HostRoot: c.hostRoot, Syslog: syslogTo, GRUBTFTPOnly: !c.grubHTTP,
 	})
 	if err = joinInventoryErrors(c.inventory, invErr, err); err != nil {
 		if f != nil {
