@@ -35,6 +35,12 @@ type GRUBDialect struct {
 	// GRUB build as the image (see LoaderGRUBHTTPMod); Loaders.Dialect
 	// clears the flag when the loaders have none. Ignored when HTTP is
 	// set.
+	//
+	// On emulated firmware (OVMF under QEMU TCG) this GRUB's HTTP was
+	// slower than its TFTP (536-byte TCP segments), and once a host
+	// power-cycled about a minute after its first boot loaded its kernel
+	// this way but no initrd; the examples therefore leave it off unless
+	// asked (-grub-http). Clear it to keep kernels on TFTP.
 	HTTPInsmod bool
 }
 

@@ -46,7 +46,7 @@ func TestFirmwareE2E(t *testing.T) {
 		{
 			name: "uefi-shim-grub-full",
 			vm:   vmtest.VMConfig{Firmware: vmtest.UEFI, MAC: "52:54:00:e2:e0:01"},
-			args: []string{"-dhcp", "full", "-pool", "10.77.0.100-10.77.0.150"},
+			args: []string{"-dhcp", "full", "-pool", "10.77.0.100-10.77.0.150", "-grub-http"},
 			stages: []string{
 				`stage=dhcp mac=52:54:00:e2:e0:01`,
 				`stage=bootloader mac=52:54:00:e2:e0:01 .*detail=shimx64.efi`,
@@ -63,7 +63,7 @@ func TestFirmwareE2E(t *testing.T) {
 		{
 			name: "uefi-secureboot-full",
 			vm:   vmtest.VMConfig{Firmware: vmtest.UEFISecureBoot, MAC: "52:54:00:e2:e0:02"},
-			args: []string{"-dhcp", "full", "-pool", "10.77.0.100-10.77.0.150"},
+			args: []string{"-dhcp", "full", "-pool", "10.77.0.100-10.77.0.150", "-grub-http"},
 			stages: []string{
 				`stage=bootloader mac=52:54:00:e2:e0:02 .*detail=shimx64.efi`,
 				`stage=bootloader mac=52:54:00:e2:e0:02 .*detail=grubx64.efi`,

@@ -75,15 +75,15 @@ func TestServedNamesAndSteps(t *testing.T) {
 	}
 }
 
-// -grub-http=false keeps Debian's GRUB on TFTP: its menu asks for no
-// http module; by default it does when the host's module matches.
+// By default Debian's GRUB stays on TFTP: its menu asks for no http
+// module; -grub-http lets it load the host's module when one matches.
 func TestGRUBHTTPFlag(t *testing.T) {
-	off := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password", "-grub-http=false")
+	off := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password")
 	cfg, err := tftpGet(off.tftp, "grub/grub.cfg")
 	require.NoError(t, err)
 	assert.NotContains(t, string(cfg), "pxekit_http")
 	assert.Contains(t, string(cfg), "\tlinux /boot/debian-installer/amd64/linux ")
-	on := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password")
+	on := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password", "-grub-http")
 	cfg, err = tftpGet(on.tftp, "grub/grub.cfg")
 	require.NoError(t, err)
 	if _, err := tftpGet(on.tftp, bootmenu.LoaderGRUBHTTPMod); err == nil {

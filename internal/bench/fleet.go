@@ -419,7 +419,10 @@ func startFleetServer(ctx context.Context, s fleetSetup, n *benchNet) (*fleetSer
 	started := time.Now()
 	argv := []string{"ip", "netns", "exec", n.srvNS, s.bin,
 		"-inventory", s.inventory, "-dhcp", "full", "-pool", fleetPool, "-iface", n.srvIf,
-		"-tftp-addr", ":69", "-http-addr", fmt.Sprintf(":%d", fleetHTTPPort), "-progress", "log", "-state", state}
+		"-tftp-addr", ":69", "-http-addr", fmt.Sprintf(":%d", fleetHTTPPort), "-progress", "log", "-state", state,
+		// GRUB's http module is opt-in in fleet; the simulated GRUB loads
+		// it unless the job boots with Secure Boot on.
+		"-grub-http"}
 	if s.cgroup != "" {
 		// This binary joins the cgroup, then becomes ip, which becomes
 		// fleet (the cgroup file system is out of sight inside ip netns
