@@ -12,15 +12,23 @@ import (
 
 const opKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPxekitTestKeyOnlyNotARealKey00000000000000 op@lab"
 
-func TestReadKeys(t *testing.T) {
+// fileMaker gives a function that writes a file into a fresh directory,
+// and the path of a named pipe there.
+func fileMaker(t *testing.T) (write func(name, content string) string, fifo string) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
+	write = func(name, content string) string {
 		p := filepath.Join(dir, name)
 		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
 		return p
 	}
-	fifo := filepath.Join(dir, "fifo")
+	fifo = filepath.Join(dir, "fifo")
 	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	return write, fifo
+}
+
+func TestReadKeys(t *testing.T) {
+	write, fifo := fileMaker(t)
+	dir := filepath.Dir(fifo)
 	big := write("big", string(make([]byte, maxKeyFile+1)))
 	for _, tc := range []struct {
 		name, path string
@@ -103,14 +111,8 @@ func TestOperatorKeys(t *testing.T) {
 }
 
 func TestReadSpec(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
-		return p
-	}
-	fifo := filepath.Join(dir, "fifo")
-	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	write, fifo := fileMaker(t)
+	dir := filepath.Dir(fifo)
 	good := write("good.yaml", "hostname: s1\ndisk: {wipe: true}\n")
 	spec, err := ReadSpec(good)
 	require.NoError(t, err)

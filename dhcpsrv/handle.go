@@ -157,7 +157,7 @@ func (s *Server) handleProxy(req *dhcpv4.DHCPv4, c Client, port int, src netip.A
 		return nil, fmt.Errorf("boot decision for %v (arch %v): %w", c.MAC, c.Arch, err)
 	}
 	r := s.newReply(req, typ)
-	if err := s.addBoot(r, c, ans); err != nil {
+	if err := s.addBoot(r, c, ans, true); err != nil {
 		return nil, err
 	}
 	if s.cfg.ProxyBypass && c.PXE {
@@ -214,7 +214,13 @@ func (s *Server) newReply(req *dhcpv4.DHCPv4, typ dhcpv4.MessageType) *dhcpv4.DH
 
 // addBoot writes the boot answer consistently: siaddr, `file`, options 66,
 // 67 and 60, and echoes the client GUID (option 97) as PXE requires.
-func (s *Server) addBoot(r *dhcpv4.DHCPv4, c Client, ans BootAnswer) error {
+// pxe says the reply is a PXE one (proxy or port 4011), which names itself
+// "PXEClient". A full-mode OFFER or ACK does not: an address with a boot
+// file is complete, as dhcpd's next-server/filename answer is, and
+// "PXEClient" in it would announce boot-server discovery (OVMF then also
+// asks port 4011 and waits about a second). "HTTPClient" is always echoed:
+// HTTP boot ignores an offer without it.
+func (s *Server) addBoot(r *dhcpv4.DHCPv4, c Client, ans BootAnswer, pxe bool) error {
 	if len(ans.File) > 127 {
 		return fmt.Errorf("%w: %q", ErrBootFileTooLong, capText(ans.File, maxLogText))
 	}
@@ -236,16 +242,19 @@ func (s *Server) addBoot(r *dhcpv4.DHCPv4, c Client, ans BootAnswer) error {
 	}
 	var vc []byte
 	switch {
+	case ans.VendorClass == "PXEClient" && !pxe:
 	case ans.VendorClass != "":
 		vc = []byte(ans.VendorClass)
 	case c.HTTPClient:
 		vc = []byte("HTTPClient")
-	default:
+	case pxe:
 		vc = []byte("PXEClient")
 	}
 	r.ServerIPAddr = srv.AsSlice()
 	r.BootFileName = ans.File
-	r.Options[optVendorClass] = vc
+	if vc != nil {
+		r.Options[optVendorClass] = vc
+	}
 	r.Options[optTFTPServer] = name
 	r.Options[optBootFile] = []byte(ans.File)
 	return nil
@@ -421,19 +430,11 @@ func (s *Server) withBoot(r *dhcpv4.DHCPv4, c Client) string {
 	}
 	ans, err := s.boot.Decide(c)
 	if err == nil {
-		err = s.addBoot(r, c, ans)
+		err = s.addBoot(r, c, ans, false)
 	}
 	if err != nil {
 		s.problems.add(s.now(), reasonBootFailed, c.MAC.String(), fmt.Errorf("boot decision failed (arch %v), address only: %w", c.Arch, err))
 		return ""
-	}
-	if string(r.Options[optVendorClass]) == "PXEClient" {
-		// An address with a boot file is complete, as dhcpd's
-		// next-server/filename answer is. "PXEClient" in it would announce
-		// boot-server discovery: OVMF then also asks port 4011 and waits
-		// about a second. HTTPClient stays (HTTP boot needs it echoed), and
-		// answers on port 4011 keep PXEClient.
-		delete(r.Options, optVendorClass)
 	}
 	return ans.File
 }

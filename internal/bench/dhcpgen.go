@@ -70,11 +70,27 @@ func newTemplates(pxe bool) (dhcpTemplates, error) {
 }
 
 // optionOffset returns the offset of the value of option code in the
-// encoded message b (which must carry exactly 4 bytes of it), or -1. The
-// walk is bounded by b: replies come from the server under test.
+// encoded message b (which must carry exactly 4 bytes of it), or -1.
 func optionOffset(b []byte, code byte) int {
 	if len(b) < 240 || binary.BigEndian.Uint32(b[236:240]) != 0x63825363 {
 		return -1
+	}
+	at, n, _ := scanOptions(b, code)
+	if at < 0 || (n != 4 && code != 53) {
+		return -1
+	}
+	return at
+}
+
+// scanOptions walks the options of the encoded message b and returns
+// where the value of the first option code starts (-1: none) and its
+// length, and where the end option is (-1: none, or a malformed option
+// stopped the walk). The walk is bounded by b: replies come from the
+// server under test.
+func scanOptions(b []byte, code byte) (at, n, end int) {
+	at, end = -1, -1
+	if len(b) < 240 {
+		return at, 0, end
 	}
 	for i := 240; i < len(b); {
 		switch b[i] {
@@ -82,24 +98,17 @@ func optionOffset(b []byte, code byte) int {
 			i++
 			continue
 		case 255:
-			return -1
+			return at, n, i
 		}
-		if i+1 >= len(b) {
-			return -1
+		if i+1 >= len(b) || i+2+int(b[i+1]) > len(b) {
+			return at, n, -1
 		}
-		n := int(b[i+1])
-		if i+2+n > len(b) {
-			return -1
+		if b[i] == code && at < 0 {
+			at, n = i+2, int(b[i+1])
 		}
-		if b[i] == code {
-			if n != 4 && code != 53 {
-				return -1
-			}
-			return i + 2
-		}
-		i += 2 + n
+		i += 2 + int(b[i+1])
 	}
-	return -1
+	return at, n, -1
 }
 
 // replyFacts is what the generator reads from a reply: its transaction,
@@ -449,23 +458,8 @@ func serveNull(c *net.UDPConn, srv netip.Addr) error {
 
 // optionsEnd returns the offset of the end option of b, or -1.
 func optionsEnd(b []byte) int {
-	if len(b) < 240 {
-		return -1
-	}
-	for i := 240; i < len(b); {
-		switch b[i] {
-		case 0:
-			i++
-			continue
-		case 255:
-			return i
-		}
-		if i+1 >= len(b) {
-			return -1
-		}
-		i += 2 + int(b[i+1])
-	}
-	return -1
+	_, _, end := scanOptions(b, 0)
+	return end
 }
 
 // selfCPU is the user+system CPU time of this process: the load generator

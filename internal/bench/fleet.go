@@ -931,7 +931,14 @@ func parseGRUBMenu(cfg string) (kernel string, initrds []string, answer string, 
 // (GRUB and the installer's wget do not reuse connections), never through
 // a proxy from the environment.
 func (c *fleetClient) httpClient() *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: c.ip.AsSlice()}, Timeout: 10 * time.Second}
+	return c.dialClient(2*time.Minute, nil)
+}
+
+// dialClient is an HTTP client from the leased address that counts its
+// bytes, one connection per request; control (nil: none) sets each socket
+// up before it connects.
+func (c *fleetClient) dialClient(timeout time.Duration, control func(network, address string, rc syscall.RawConn) error) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: c.ip.AsSlice()}, Timeout: 10 * time.Second, Control: control}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := d.DialContext(ctx, network, addr)
 		if err != nil {
@@ -940,7 +947,7 @@ func (c *fleetClient) httpClient() *http.Client {
 		return &countingConn{Conn: conn, rx: &c.rx, tx: &c.tx}, nil
 	}
 	return &http.Client{
-		Timeout:   2 * time.Minute,
+		Timeout:   timeout,
 		Transport: &http.Transport{Proxy: nil, DialContext: dial, DisableKeepAlives: true},
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -206,18 +205,7 @@ func rackModuleSum(sums map[string]fleetSum) error {
 // both are many times faster and HTTP far ahead of TFTP. Read the rack
 // suite's Secure-Boot-off figures as an upper bound for the HTTP case.
 func (c *fleetClient) grubHTTPClient() *http.Client {
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: c.ip.AsSlice()}, Timeout: 10 * time.Second, Control: grubSocket}
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return &countingConn{Conn: conn, rx: &c.rx, tx: &c.tx}, nil
-	}
-	return &http.Client{
-		Timeout:   5 * time.Minute,
-		Transport: &http.Transport{Proxy: nil, DialContext: dial, DisableKeepAlives: true},
-	}
+	return c.dialClient(5*time.Minute, grubSocket)
 }
 
 // grubSocket sets a dialing socket up like GRUB's TCP (see grubHTTPClient).

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/pxekit/pxekit/internal/simclient"
 )
 
 // NamespacePrefix starts the name of every namespace a [Lab] creates; the
@@ -211,38 +210,11 @@ func (l *Lab) Exec(ctx context.Context, name string, args ...string) ([]byte, er
 // in the test process itself (see [Lab.ListenPacket]). Goroutines that fn
 // starts do not inherit the namespace.
 func (l *Lab) Do(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("vmtest: current namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		f, err := os.Open("/run/netns/" + l.name)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("vmtest: open namespace: %w", err)
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("vmtest: setns %s: %w", l.name, err)
-			return
-		}
-		err = fn()
-		// Return the thread to its namespace before other goroutines may
-		// run on it. If that fails the thread stays locked, and the
-		// runtime discards it when this goroutine exits.
-		if unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
+	var ferr error // fn's own error, returned as it is
+	if err := simclient.InNetns(l.name, func() error { ferr = fn(); return nil }); err != nil {
+		return fmt.Errorf("vmtest: %w", err)
+	}
+	return ferr
 }
 
 // ListenPacket opens a packet socket (e.g. "udp4", ":67") inside the
