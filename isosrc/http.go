@@ -272,6 +272,21 @@ func NewHTTPServer(h http.Handler, l HTTPLimits) *http.Server {
 // needs to send files with sendfile(2); behind a plain net.Conn wrapper
 // every kernel and initrd goes through a user-space copy. Close ends a
 // waiting Accept.
+//
+// A TCP connection its client closed first is closed with a reset rather
+// than a FIN once the client has acknowledged everything sent on it
+// (Linux; elsewhere as usual). Nothing is lost — the client holds all of
+// it and wants no more — but the server keeps no state for the
+// connection's four-tuple, and that matters for GRUB: it closes its HTTP
+// connection after reading the initrd and boots the kernel at once, so
+// the server's FIN is never acknowledged and a graceful close leaves the
+// server in LAST_ACK, retransmitting, for up to two minutes. GRUB 2.06
+// numbers its source ports from a fixed 21550 in every boot, so a machine
+// rebooted within those minutes (a reinstall) opens its initrd
+// connection on the same four-tuple; the server answers that SYN with an
+// ACK of the old connection, which GRUB's TCP cannot handle, and the
+// initrd fails ("connection timeout"), leaving the kernel to panic
+// without a root file system.
 func LimitListener(ln net.Listener, l HTTPLimits) net.Listener {
 	return &limitListener{Listener: ln, sem: make(chan struct{}, l.withDefaults().MaxConns), done: make(chan struct{})}
 }
@@ -304,20 +319,6 @@ func (l *limitListener) Accept() (net.Conn, error) {
 func (l *limitListener) Close() error {
 	l.closeOnce.Do(func() { close(l.done) })
 	return l.Listener.Close()
-}
-
-// limitedTCPConn frees its slot once on Close and keeps every method of
-// *net.TCPConn, ReadFrom (sendfile) included.
-type limitedTCPConn struct {
-	*net.TCPConn
-	once    sync.Once
-	release func()
-}
-
-func (c *limitedTCPConn) Close() error {
-	err := c.TCPConn.Close()
-	c.once.Do(c.release)
-	return err
 }
 
 type limitedConn struct {

@@ -3,7 +3,10 @@ package isosrc
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -12,7 +15,9 @@ import (
 // connections: the listener to hand to the Serve of NewHTTPServer(h, l). A
 // program that announces its server (a banner, a DHCP answer naming its
 // URL) calls Listen first, so that it never points clients at a port it
-// could not get.
+// could not get. Like every LimitListener, it ends a connection its
+// client closed first with a reset, so that a rebooting GRUB finds no
+// state of its previous boot (see LimitListener).
 //
 // The two usual failures come with what to do about them, and errors.Is
 // still finds their cause: syscall.EACCES (ports below 1024 need root or
@@ -45,4 +50,32 @@ func listenError(addr string, err error) error {
 	default:
 		return fmt.Errorf("HTTP: %w", err)
 	}
+}
+
+// limitedTCPConn frees its listener slot once on Close and keeps every
+// method of *net.TCPConn, ReadFrom (sendfile) included. Read notes the
+// client's FIN; Close then resets instead of closing gracefully when
+// nothing sent is unacknowledged (why: LimitListener).
+type limitedTCPConn struct {
+	*net.TCPConn
+	once       sync.Once
+	release    func()
+	peerClosed atomic.Bool
+}
+
+func (c *limitedTCPConn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	if err == io.EOF {
+		c.peerClosed.Store(true)
+	}
+	return n, err
+}
+
+func (c *limitedTCPConn) Close() error {
+	if c.peerClosed.Load() && allAcknowledged(c.TCPConn) {
+		_ = c.TCPConn.SetLinger(0) // Close sends RST, keeps no state
+	}
+	err := c.TCPConn.Close()
+	c.once.Do(c.release)
+	return err
 }

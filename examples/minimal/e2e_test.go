@@ -137,23 +137,9 @@ func runScenario(t *testing.T, bin string, sc scenario) time.Duration {
 		// as a site's server does; pxekit only adds the boot information.
 		lab.StartDHCPServer(t, "udhcpd", vmtest.DHCPServerConfig{Router: lab.ServerIP()})
 	}
-	args := append([]string{
-		"-iface", lab.Iface(), "-os", "debian-12", "-netboot", debianNetboot,
-		"-console", "ttyS0,115200n8", "-dns", lab.ServerIP().String(),
-		// QEMU's emulated CPU on a loaded machine can miss the kernel's
-		// IO-APIC timer check, which then panics ("IO-APIC + timer doesn't
-		// work"); seen once under load. Real machines do not need it.
-		"-args", "no_timer_check",
-		"-mirror", "http://" + lab.ServerIP().String() + ":8080/mirror/debian",
-		"-demo-password", // a throw-away VM on the test's own network
-	}, sc.args...)
-	srv := lab.Start(t, "minimal", bin, args...)
-
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	if _, err := srv.WaitLog(ctx, regexp.MustCompile(`pxekit serving on`)); err != nil {
-		t.Fatalf("server did not start: %v", err)
-	}
+	srv := startInLab(ctx, t, lab, bin, sc.args...)
 	vm := lab.Boot(t, sc.vm)
 	shotDone := make(chan string, 1)
 	shotCtx, stopShot := context.WithCancel(ctx)
@@ -191,6 +177,27 @@ func runScenario(t *testing.T, bin string, sc scenario) time.Duration {
 	}
 	t.Logf("%s: answer file after %s\n%s", sc.name, took.Round(100*time.Millisecond), vm.TimelineString())
 	return took
+}
+
+// startInLab starts minimal in lab, serving Debian 12 from the host's
+// netboot installer with args added, and waits until it serves.
+func startInLab(ctx context.Context, t *testing.T, lab *vmtest.Lab, bin string, args ...string) *vmtest.Proc {
+	t.Helper()
+	all := append([]string{
+		"-iface", lab.Iface(), "-os", "debian-12", "-netboot", debianNetboot,
+		"-console", "ttyS0,115200n8", "-dns", lab.ServerIP().String(),
+		// QEMU's emulated CPU on a loaded machine can miss the kernel's
+		// IO-APIC timer check, which then panics ("IO-APIC + timer doesn't
+		// work"); seen once under load. Real machines do not need it.
+		"-args", "no_timer_check",
+		"-mirror", "http://" + lab.ServerIP().String() + ":8080/mirror/debian",
+		"-demo-password", // a throw-away VM on the test's own network
+	}, args...)
+	srv := lab.Start(t, "minimal", bin, all...)
+	if _, err := srv.WaitLog(ctx, regexp.MustCompile(`pxekit serving on`)); err != nil {
+		t.Fatalf("server did not start: %v", err)
+	}
+	return srv
 }
 
 // buildMinimal compiles this example once for the scenarios.
