@@ -36,11 +36,16 @@ type GRUBDialect struct {
 	// clears the flag when the loaders have none. Ignored when HTTP is
 	// set.
 	//
-	// On emulated firmware (OVMF under QEMU TCG) this GRUB's HTTP was
-	// slower than its TFTP (536-byte TCP segments), and once a host
-	// power-cycled about a minute after its first boot loaded its kernel
-	// this way but no initrd; the examples therefore leave it off unless
-	// asked (-grub-http). Clear it to keep kernels on TFTP.
+	// GRUB 2.06 opens its TCP connections from the same source ports in
+	// every boot and boots a kernel without acknowledging the server's
+	// last FIN. An HTTP server that keeps that connection in LAST_ACK
+	// (any server closing gracefully) refuses the same machine's next
+	// boot for up to two minutes: its initrd fails with "connection
+	// timeout" and the kernel panics. isosrc.Listen resets such
+	// connections instead; behind another web server, a reboot soon after
+	// a boot over GRUB's HTTP can fail this way. On emulated firmware
+	// (OVMF under QEMU TCG) this GRUB's HTTP was also no faster than its
+	// TFTP (536-byte TCP segments). Clear the flag to keep kernels on TFTP.
 	HTTPInsmod bool
 }
 

@@ -120,7 +120,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.StringVar(&c.store, "store", "", "shared state for several servers: etcd://HOST:PORT[,HOST:PORT...]/PREFIX keeps the install state and the DHCP leases in etcd instead of -state and -lease-file (default: the local files)")
 	fl.StringVar(&c.reinstall, "reinstall", "", "comma-separated hosts (names or MACs) to re-arm before serving: their next network boot installs again")
 	fl.DurationVar(&c.bootTimeout, "boot-timeout", DefaultBootTimeout, "how long after its installer's report a host may take to report its first boot before the status page flags it")
-	fl.BoolVar(&c.grubHTTP, "grub-http", false, "let Debian's signed GRUB load its http module (Secure Boot off) and read kernel and initrd over HTTP instead of TFTP (experimental: one reboot failed to load the initrd this way)")
+	fl.BoolVar(&c.grubHTTP, "grub-http", true, "let Debian's signed GRUB load its http module when Secure Boot is off and read kernel and initrd over HTTP; false keeps them on TFTP")
 	fl.BoolVar(&c.check, "check", false, "check the inventory (media, specs, answer files) and exit")
 	fl.BoolVar(&c.power, "power", false, "lights-out: once the servers are up, set every armed host with a bmc to network-boot once and power it on (or power-cycle it when on); the reinstall API does the same for its host")
 	fl.IntVar(&c.powerParallel, "power-parallel", DefaultPowerParallel, "most BMCs driven at once by -power and -power-check (power-on inrush)")

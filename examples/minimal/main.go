@@ -115,7 +115,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fl.StringVar(&c.console, "console", "", "kernel console for the installer, e.g. ttyS0,115200n8")
 	kargs := fl.String("args", "", "more kernel arguments for the installer, space-separated, e.g. \"nomodeset vga=791\"")
 	fl.StringVar(&c.dns, "dns", "", "comma-separated DNS servers for clients (default: the host's non-loopback resolvers, else this server)")
-	fl.BoolVar(&c.grubHTTP, "grub-http", false, "let Debian's signed GRUB load its http module (Secure Boot off) and read kernel and initrd over HTTP instead of TFTP (experimental: one reboot failed to load the initrd this way)")
+	fl.BoolVar(&c.grubHTTP, "grub-http", true, "let Debian's signed GRUB load its http module when Secure Boot is off and read kernel and initrd over HTTP; false keeps them on TFTP")
 	fl.BoolVar(&c.ipxe, "ipxe", true, "give iPXE clients (option 77/175) the HTTP boot script; false treats them as plain PXE clients")
 	if err := fl.Parse(args); err != nil {
 		return nil, err

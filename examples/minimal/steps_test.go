@@ -75,15 +75,15 @@ func TestServedNamesAndSteps(t *testing.T) {
 	}
 }
 
-// By default Debian's GRUB stays on TFTP: its menu asks for no http
-// module; -grub-http lets it load the host's module when one matches.
+// By default Debian's GRUB loads the host's http module when one matches;
+// -grub-http=false keeps it on TFTP: its menu asks for no http module.
 func TestGRUBHTTPFlag(t *testing.T) {
-	off := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password")
+	off := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password", "-grub-http=false")
 	cfg, err := tftpGet(off.tftp, "grub/grub.cfg")
 	require.NoError(t, err)
 	assert.NotContains(t, string(cfg), "pxekit_http")
 	assert.Contains(t, string(cfg), "\tlinux /boot/debian-installer/amd64/linux ")
-	on := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password", "-grub-http")
+	on := startMinimal(t, isosrc.HTTPLimits{}, "-os", "debian-12", "-netboot", fakeNetboot(t), "-demo-password")
 	cfg, err = tftpGet(on.tftp, "grub/grub.cfg")
 	require.NoError(t, err)
 	if _, err := tftpGet(on.tftp, bootmenu.LoaderGRUBHTTPMod); err == nil {

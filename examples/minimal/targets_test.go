@@ -170,6 +170,7 @@ func runTarget(t *testing.T, bin, initrd string, c targetCase) time.Duration {
 		// http module (see grubModules).
 		"-http-addr", ":80",
 		"-console", "ttyS0,115200n8", "-dns", lab.ServerIP().String(),
+		"-args", "no_timer_check", // see startInLab
 		"-dhcp", "full", "-pool", "10.77.0.100-10.77.0.150",
 		"-demo-password", // a throw-away VM on the test's own network
 	}
