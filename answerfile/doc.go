@@ -169,7 +169,8 @@
 // Then it disables itself and removes FirstBootURLFile, the only file that
 // holds the URL (mode 0600); its output in the journal never shows the URL.
 // ParseReport reads both reports (and the progress events) for a server,
-// bounded.
+// bounded; ReportHandler serves the callback with it, and ReportSender says
+// who posted (the address, and the MAC a {mac} route names).
 //
 // Boot arguments are the boot menu's business, but the files assume: for
 // anaconda, inst.ks=<url> (and inst.repo= when Spec.Mirror is empty); for

@@ -41,7 +41,8 @@
 //     name back to the client, so a TFTP server can render per-host menus
 //     on request. GRUBPerHostSnippet gives the same to Debian's GRUB, which
 //     only ever asks for grub.cfg. MenuKind says whether a requested name
-//     is a menu at all, and which.
+//     is a menu at all, and which; StepOf says which step of a client's
+//     boot (loader, menu, kernel, initrd) a served name marks.
 //   - OSes and LookupOS list the OS identifiers accepted everywhere (the
 //     same table as answerfile's and isosrc's).
 //

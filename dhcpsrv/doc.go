@@ -43,7 +43,9 @@
 // serves, so a port already taken is reported first, with the likely reason
 // (a port below 1024 without root or CAP_NET_BIND_SERVICE, another DHCP
 // server holding it); errors.Is still finds the cause. Serve alone still
-// listens itself.
+// listens itself. ServeWith runs DHCP together with the TFTP and HTTP
+// servers its answers point at (Peer), starting DHCP last and stopping it
+// first.
 //
 // Safety: a second server on the same interface and port in the same network
 // namespace is refused (ErrAlreadyServing); handlers run in a bounded pool;

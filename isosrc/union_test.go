@@ -24,6 +24,25 @@ func (r refusing) Open(name string) (fs.File, error) {
 	return nil, &fs.PathError{Op: "open", Path: name, Err: r.err}
 }
 
+// requireServes checks that fsys's Open and fs.Stat agree on name: both
+// fail with wantErr, or both succeed and the file holds want.
+func requireServes(t *testing.T, fsys fs.FS, name, want string, wantErr error) {
+	t.Helper()
+	f, err := fsys.Open(name)
+	_, serr := fs.Stat(fsys, name)
+	if wantErr != nil {
+		require.ErrorIs(t, err, wantErr)
+		require.ErrorIs(t, serr, wantErr)
+		return
+	}
+	require.NoError(t, err)
+	require.NoError(t, serr)
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	require.NoError(t, err)
+	assert.Equal(t, want, string(b))
+}
+
 func TestUnion(t *testing.T) {
 	gen := fstest.MapFS{"answer/ks.cfg": {Data: []byte("generated")}, "both": {Data: []byte("first")}}
 	dir := t.TempDir()
@@ -42,21 +61,7 @@ func TestUnion(t *testing.T) {
 		{"../etc/passwd", "", fs.ErrInvalid},
 		{"/both", "", fs.ErrInvalid},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			f, err := u.Open(tc.name)
-			_, serr := fs.Stat(u, tc.name)
-			if tc.err != nil {
-				require.ErrorIs(t, err, tc.err)
-				require.ErrorIs(t, serr, tc.err)
-				return
-			}
-			require.NoError(t, err)
-			require.NoError(t, serr)
-			defer f.Close()
-			b, err := io.ReadAll(f)
-			require.NoError(t, err)
-			assert.Equal(t, tc.want, string(b))
-		})
+		t.Run(tc.name, func(t *testing.T) { requireServes(t, u, tc.name, tc.want, tc.err) })
 	}
 
 	// Not there at all, and a refusal that hides what follows.

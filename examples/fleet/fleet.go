@@ -48,6 +48,7 @@ type fleet struct {
 	dns      []netip.Addr
 
 	loaders  *bootmenu.Loaders  // at the root, for every host
+	served   fs.FS              // every file served the same to every host (see buildFleet)
 	table    *dhcpsrv.BootTable // boot files of the shared loaders
 	profiles map[string]*profileMedia
 	hosts    map[string]*install // by MAC
@@ -81,7 +82,7 @@ type profileMedia struct {
 	loaders *bootmenu.Loaders
 	table   *dhcpsrv.BootTable
 	dialect bootmenu.GRUBDialect
-	stages  map[string]Stage // the served kernel and initrds
+	entry   bootmenu.Entry // the install's entry: its served kernel and initrds
 }
 
 // install is one machine's install made concrete: its answer files and
@@ -135,8 +136,11 @@ func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 		problems = append(problems, fmt.Sprintf("boot loaders: %v (install: apt-get install %s)", err, bootmenu.HostLoaderPackages))
 	}
 	f.loaders = shared
-	f.table = f.bootTable("")
 
+	// What TFTP serves besides menus, and what the boot tables look in:
+	// the shared loaders at the root, each profile's media and own
+	// loaders below its prefix.
+	served := []fs.FS{f.loaders}
 	for _, name := range inv.profileNames() {
 		pm, err := f.openProfile(inv.Profiles[name], o.HostRoot, o.GRUBTFTPOnly)
 		if err != nil {
@@ -144,6 +148,18 @@ func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 			continue
 		}
 		f.profiles[name] = pm
+		var tree fs.FS = pm.media
+		if pm.loaders != nil {
+			tree = isosrc.Union(pm.media, pm.loaders)
+		}
+		served = append(served, isosrc.Mount(pm.media.Prefix, tree))
+	}
+	f.served = isosrc.Union(served...)
+	f.table = f.bootTable("")
+	for _, pm := range f.profiles {
+		if pm.loaders != nil {
+			pm.table = f.bootTable(pm.media.Prefix)
+		}
 	}
 	var issues []hostIssue
 	for i, h := range inv.Hosts {
@@ -170,7 +186,7 @@ func buildFleet(inv *Inventory, o buildOptions) (*fleet, error) {
 // BootTable.ProxyUEFI), else the shim; in full mode the shim, the chain
 // that keeps Secure Boot.
 func (f *fleet) bootTable(prefix string) *dhcpsrv.BootTable {
-	return &dhcpsrv.BootTable{ServerIP: f.serverIP, HTTPBase: f.httpBase, Files: servedFS{f}, Prefix: prefix}
+	return &dhcpsrv.BootTable{ServerIP: f.serverIP, HTTPBase: f.httpBase, Files: f.served, Prefix: prefix}
 }
 
 // openProfile opens the ISO and netboot tree, detects the OS and finds
@@ -189,7 +205,7 @@ func (f *fleet) openProfile(pr *Profile, hostRoot string, grubTFTPOnly bool) (_ 
 		}
 	}()
 	m.Prefix = "profiles/" + pr.name + "/"
-	pm := &profileMedia{name: pr.name, osID: pr.OS, media: m, stages: map[string]Stage{}}
+	pm := &profileMedia{name: pr.name, osID: pr.OS, media: m}
 	if m.Distro != nil {
 		pm.osID = m.Distro.OSID
 		pm.kernel, pm.initrds = m.Distro.BootFiles()
@@ -208,17 +224,13 @@ func (f *fleet) openProfile(pr *Profile, hostRoot string, grubTFTPOnly bool) (_ 
 	if tree := m.BootTree(); tree == nil || !fileExists(tree, pm.kernel) {
 		return nil, fmt.Errorf("%s: the installer kernel %s is not there; give the ISO, or for Debian the netboot tree or netboot.tar.gz", pm.osID, pm.kernel)
 	}
-	pm.stages[m.Prefix+"boot/"+pm.kernel] = StageKernel
-	for _, i := range pm.initrds {
-		pm.stages[m.Prefix+"boot/"+i] = StageInitrd
-	}
 	src, err := m.Loaders()
 	if err != nil {
 		f.log.Warn("iso: its own loaders are unreadable; the host's serve it", "profile", pr.name, "error", err)
 	}
-	own, err := bootmenu.FindLoaders(bootmenu.LoaderSource{FS: src.FS, Shim: src.Shim, GRUB: src.GRUB, Vendor: src.Vendor}, hostRoot)
+	own, err := bootmenu.FindLoaders(bootmenu.LoaderSource(src), hostRoot)
 	if err == nil && own.FromDistro(bootmenu.LoaderGRUB) {
-		pm.loaders, pm.table = own, f.bootTable(m.Prefix)
+		pm.loaders = own // and its boot table, once every profile is open
 	}
 	if pm.dialect, err = pm.loaders.Dialect(pm.osID); err != nil {
 		return nil, err
@@ -226,9 +238,11 @@ func (f *fleet) openProfile(pr *Profile, hostRoot string, grubTFTPOnly bool) (_ 
 	pm.dialect.HTTPInsmod = pm.dialect.HTTPInsmod && !grubTFTPOnly
 	// Check the install with a placeholder spec: the media must hold what
 	// the family installs from.
-	if _, err := f.prepare(pm, answerfile.DemoSpec(answerfile.SchemePlain), net.HardwareAddr{0, 0, 0, 0, 0, 0}, "hosts/probe/"); err != nil {
+	probe, err := f.prepare(pm, answerfile.DemoSpec(answerfile.SchemePlain), net.HardwareAddr{0, 0, 0, 0, 0, 0}, "hosts/probe/")
+	if err != nil {
 		return nil, err
 	}
+	pm.entry = probe.entry // every host's kernel and initrds are the profile's
 	return pm, nil
 }
 
@@ -375,52 +389,14 @@ func (f *fleet) render(m *bootmenu.Menu, kind bootmenu.Kind, dialect bootmenu.GR
 	return bootmenu.Render(m, kind, bootmenu.Options{HTTPBase: f.httpBase, GRUBDialect: dialect, PXELinuxUI: "menu.c32"})
 }
 
-// lookupFile resolves a served file that is the same for every host:
-// loaders and profile media. ok is false for names nobody serves.
-func (f *fleet) lookupFile(name string) (fsys fs.FS, rel string, ok bool) {
-	if rest, found := strings.CutPrefix(name, "profiles/"); found {
-		pname, sub, _ := strings.Cut(rest, "/")
-		pm := f.profiles[pname]
-		if pm == nil {
-			return nil, "", false
-		}
-		if fsys, rel, ok := pm.media.Lookup(sub); ok {
-			return fsys, rel, true
-		}
-		if pm.loaders.Has(sub) {
-			return pm.loaders, sub, true
-		}
-		return nil, "", false
-	}
-	if f.loaders.Has(name) {
-		return f.loaders, name, true
-	}
-	return nil, "", false
-}
-
 func fileExists(fsys fs.FS, name string) bool {
 	_, err := fs.Stat(fsys, name)
 	return err == nil
 }
 
-// servedFS is every file served the same to every host, by served name:
-// what TFTP serves besides menus, and what the boot tables look in.
-type servedFS struct{ f *fleet }
-
-func (s servedFS) Open(name string) (fs.File, error) {
-	fsys, rel, ok := s.f.lookupFile(name)
-	if !ok {
-		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
-	}
-	return fsys.Open(rel)
-}
-
 // stage classifies a served name for progress.
 func (f *fleet) stage(name string) (Stage, bool) {
-	if _, err := bootmenu.ParseConfigName(name); err == nil {
-		return StageMenu, true
-	}
-	if name == "boot.ipxe" || (strings.HasPrefix(name, "hosts/") && strings.HasSuffix(name, "/boot.ipxe")) {
+	if _, menu := bootmenu.MenuKind(name); menu {
 		return StageMenu, true
 	}
 	if strings.HasPrefix(name, "hosts/") {
@@ -432,20 +408,20 @@ func (f *fleet) stage(name string) (Stage, bool) {
 	}
 	if rest, ok := strings.CutPrefix(name, "profiles/"); ok {
 		pname, sub, _ := strings.Cut(rest, "/")
-		if pm := f.profiles[pname]; pm != nil {
-			if st, ok := pm.stages[name]; ok {
-				return st, true
-			}
-			if pm.loaders.IsLoader(sub) {
-				return StageBootloader, true
-			}
+		pm := f.profiles[pname]
+		if pm == nil {
+			return "", false
 		}
-		return "", false
+		// The kernel and initrds by served name; the profile's own
+		// loaders by their name below its prefix.
+		if st, ok := bootmenu.StepOf(name, nil, pm.entry); ok {
+			return Stage(st), true
+		}
+		st, ok := bootmenu.StepOf(sub, pm.loaders)
+		return Stage(st), ok
 	}
-	if f.loaders.IsLoader(name) {
-		return StageBootloader, true
-	}
-	return "", false
+	st, ok := bootmenu.StepOf(name, f.loaders)
+	return Stage(st), ok
 }
 
 // boot is the DHCP boot decision: the gate first, then the boot table of

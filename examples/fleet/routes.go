@@ -28,7 +28,7 @@ import (
 
 // TFTPHandler serves loaders, per-host menus and profile media over TFTP.
 func (f *fleet) TFTPHandler() tftpsrv.Handler {
-	files := tftpsrv.FileServer(servedFS{f})
+	files := tftpsrv.FileServer(f.served)
 	return tftpsrv.HandlerFunc(func(w tftpsrv.ResponseWriter, r *tftpsrv.Request) {
 		req, err := bootmenu.ParseConfigName(r.Name)
 		if err != nil {
@@ -133,7 +133,7 @@ func (f *fleet) HTTPHandler() http.Handler {
 			mux.Handle("GET /"+pm.media.Prefix+sub, pm.media.Handler())
 		}
 	}
-	files := isosrc.FileServer(servedFS{f})
+	files := isosrc.FileServer(f.served)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
 		if strings.HasPrefix(name, "hosts/") {
@@ -292,8 +292,8 @@ const maxReport = 32 << 10
 // api/report/MAC/TOKEN. Nothing is recorded, not even a status row, before
 // the token is checked.
 func (f *fleet) serveReport(w http.ResponseWriter, r *http.Request) {
-	mac, ok := parseMAC(r.PathValue("mac"))
-	if !ok {
+	ip, mac, err := answerfile.ReportSender(r)
+	if err != nil {
 		http.Error(w, "pxekit: not a MAC address", http.StatusBadRequest)
 		return
 	}
@@ -311,14 +311,9 @@ func (f *fleet) serveReport(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "pxekit: "+strings.TrimPrefix(err.Error(), "answerfile: "), code)
 		return
 	}
-	ip := clientIP(r)
 	if ev := rep.Event; ev != nil {
 		// An installer progress event, not the end.
-		detail := strings.TrimSpace(ev.Type + " " + ev.Name)
-		if ev.Result != "" {
-			detail += " " + ev.Result
-		}
-		f.observe(r.Context(), mac, ip, StageInstalling, detail, slog.String("proto", "report"))
+		f.observe(r.Context(), mac, ip, StageInstalling, ev.String(), slog.String("proto", "report"))
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}

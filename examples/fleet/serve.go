@@ -112,11 +112,9 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 		return nil
 	}
 
-	var dhcp *dhcpsrv.Server
-	if c.dhcpMode != "off" {
-		if dhcp, err = newDHCP(c, f, iface, leases); err != nil {
-			return err
-		}
+	dhcp, err := newDHCP(c, f, iface, leases) // with -dhcp off, one that answers nothing
+	if err != nil {
+		return err
 	}
 	tctx, stopTable := context.WithCancel(ctx)
 	tableDone := make(chan struct{})
@@ -169,43 +167,28 @@ func runServers(ctx context.Context, c *config, f *fleet, dhcp *dhcpsrv.Server, 
 		}
 		defer sl.Close()
 	}
-	if dhcp != nil {
-		if err := dhcp.Listen(); err != nil {
-			_ = dhcp.Shutdown(context.Background())
-			return err
-		}
+	if err := dhcp.Listen(); err != nil {
+		_ = dhcp.Shutdown(context.Background())
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	tftp := &tftpsrv.Server{Handler: f.TFTPHandler(), Logger: f.log, OnEvent: f.TFTPEvent}
 	web := isosrc.NewHTTPServer(guardContent(f.HTTPHandler()), c.httpLimits)
-	errc := make(chan error, 4)
-	go func() { errc <- tftp.Serve(tl) }()
-	go func() { errc <- web.Serve(hl) }()
-	if sl != nil {
-		go func() { errc <- f.serveSyslog(ctx, sl) }()
+	peers := []dhcpsrv.Peer{
+		{Serve: func() error { return tftp.Serve(tl) }, Shutdown: tftp.Shutdown},
+		{Serve: func() error { return web.Serve(hl) }, Shutdown: web.Shutdown},
 	}
-	if dhcp != nil {
-		go func() { errc <- dhcp.Serve(ctx) }()
+	if sl != nil {
+		peers = append(peers, dhcpsrv.Peer{
+			Serve:    func() error { return f.serveSyslog(ctx, sl) },
+			Shutdown: func(context.Context) error { cancel(); return nil },
+		})
 	}
 	ready()
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	f.log.Info("shutting down")
-	cancel()
-	sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
-	defer stop()
-	if dhcp != nil {
-		_ = dhcp.Shutdown(sctx)
-	}
-	_ = web.Shutdown(sctx)
-	_ = tftp.Shutdown(sctx)
-	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, dhcpsrv.ErrServerClosed) {
-		return nil
-	}
-	return err
+	// The sockets are bound: clients wait in their queues until each
+	// server serves, DHCP last; it stops first, sending nobody here any more.
+	return dhcp.ServeWith(ctx, 5*time.Second, peers...)
 }
 
 // pickInterface returns the interface to serve (-iface, else the default

@@ -22,14 +22,12 @@ import (
 
 // step logs a client's step when name marks one: stage=NAME mac=MAC.
 func (s *site) step(ctx context.Context, ip netip.Addr, name, proto string, attrs ...slog.Attr) {
-	st, ok := s.stages[name]
-	if _, menu := bootmenu.MenuKind(name); menu {
-		st, ok = "menu", true
-	} else if !ok && s.loaders.IsLoader(name) {
-		st, ok = "bootloader", true
+	st, ok := bootmenu.StepOf(name, s.loaders, s.entry)
+	if _, answer := s.files[name]; !ok && answer && strings.HasPrefix(name, "answer/") {
+		st, ok = "answer", true
 	}
 	if ok {
-		s.logStep(ctx, st, nil, ip, name, append(attrs, slog.String("proto", proto))...)
+		s.logStep(ctx, string(st), nil, ip, name, append(attrs, slog.String("proto", proto))...)
 	}
 }
 
@@ -84,23 +82,17 @@ func (s *site) httpHandler(tree fs.FS) http.Handler {
 // report logs the installer's completion report and the installed
 // system's first-boot report: stage=done or stage=failed.
 func (s *site) report(r *http.Request, rep *answerfile.Report) error {
-	ip := netip.Addr{}
-	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
-		ip = ap.Addr().Unmap()
+	ip, hw, err := answerfile.ReportSender(r)
+	if err != nil {
+		return errors.New("not a MAC address")
 	}
 	// A MAC in the path counts only when the boot made it known: nobody
 	// can invent hosts.
-	if p := r.PathValue("mac"); p != "" {
-		hw, err := net.ParseMAC(strings.ReplaceAll(p, "-", ":"))
-		if err != nil || len(hw) != 6 {
-			return errors.New("not a MAC address")
-		}
-		if known, ok := s.binds.IP(hw); ok {
-			ip = known
-		}
+	if known, ok := s.binds.IP(hw); hw != nil && ok {
+		ip = known
 	}
 	if e := rep.Event; e != nil {
-		s.logStep(r.Context(), "installing", nil, ip, strings.TrimSpace(e.Type+" "+e.Name+" "+e.Result), slog.String("proto", "report"))
+		s.logStep(r.Context(), "installing", nil, ip, e.String(), slog.String("proto", "report"))
 		return nil
 	}
 	stage := "done"
@@ -168,25 +160,10 @@ func (s *site) run(ctx context.Context, c *config, dhcp *dhcpsrv.Server, ready f
 	tree := isosrc.Union(s.files, s.menus, s.media, s.loaders, s.extra) // the first that has a name serves it
 	ts := &tftpsrv.Server{Handler: tftpsrv.FileServer(tree), Logger: s.log, OnEvent: s.tftpEvent}
 	hs := isosrc.NewHTTPServer(s.httpHandler(tree), c.httpLimits)
-	// Serve until ctx ends or one server fails; then stop them all, DHCP
-	// first: send nobody here any more.
-	errc := make(chan error, 3)
-	go func() { errc <- ts.Serve(tl) }()
-	go func() { errc <- hs.Serve(hl) }()
-	go func() { errc <- dhcp.Serve(context.Background()) }() // stopped by Shutdown, as the others
 	ready()
-	select {
-	case <-ctx.Done():
-	case err = <-errc:
-	}
-	s.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for _, stop := range []func(context.Context) error{dhcp.Shutdown, hs.Shutdown, ts.Shutdown} {
-		_ = stop(sctx)
-	}
-	if errors.Is(err, http.ErrServerClosed) || errors.Is(err, dhcpsrv.ErrServerClosed) {
-		err = nil
-	}
-	return err
+	// The sockets are bound: clients wait in their queues until each
+	// server serves, DHCP last; it stops first, sending nobody here any more.
+	return dhcp.ServeWith(ctx, 5*time.Second,
+		dhcpsrv.Peer{Serve: func() error { return ts.Serve(tl) }, Shutdown: ts.Shutdown},
+		dhcpsrv.Peer{Serve: func() error { return hs.Serve(hl) }, Shutdown: hs.Shutdown})
 }

@@ -30,7 +30,7 @@ type site struct {
 	extra   fs.FS
 	files   fstest.MapFS // generated, by served name
 	menus   bootmenu.Menus
-	stages  map[string]string // served name -> the client step it marks
+	entry   bootmenu.Entry // the install: its kernel and initrds mark client steps
 }
 
 // serve composes the packages and runs until ctx ends.
@@ -48,7 +48,7 @@ func serve(ctx context.Context, c *config, log *slog.Logger, out io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("-http-addr: %w", err)
 	}
-	s := &site{log: log, files: fstest.MapFS{}, stages: map[string]string{}}
+	s := &site{log: log, files: fstest.MapFS{}}
 	if s.media, err = isosrc.OpenMedia(c.iso, c.netboot, c.osID, isosrc.Limits{}); errors.Is(err, isosrc.ErrUnknownDistro) {
 		return fmt.Errorf("%w (name the OS with -os ID)", err)
 	} else if err != nil {
@@ -146,7 +146,7 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 		return err
 	}
 	for name, data := range set.Files {
-		s.files["answer/"+name], s.stages["answer/"+name] = &fstest.MapFile{Data: data}, "answer"
+		s.files["answer/"+name] = &fstest.MapFile{Data: data}
 	}
 	in := bootmenu.InstallInput{RepoURL: repo, AnswerURL: set.URL, Console: c.console, InstallerNet: set.Installer, Extra: c.args}
 	if len(in.Nameservers) == 0 {
@@ -155,16 +155,11 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 	if d := s.media.Distro; d != nil {
 		in.Kernel, in.Initrds = d.BootFiles()
 	}
-	entry, err := bootmenu.InstallEntry(osID, "boot", in)
-	if err != nil {
+	if s.entry, err = bootmenu.InstallEntry(osID, "boot", in); err != nil {
 		return err
 	}
-	if _, err := fs.Stat(s.media, entry.Kernel); err != nil {
-		return fmt.Errorf("%s: the installer kernel %s is not there (%v): give the ISO, or for Debian -netboot", osID, entry.Kernel, err)
-	}
-	s.stages[entry.Kernel] = "kernel"
-	for _, i := range entry.Initrds {
-		s.stages[i] = "initrd"
+	if _, err := fs.Stat(s.media, s.entry.Kernel); err != nil {
+		return fmt.Errorf("%s: the installer kernel %s is not there (%v): give the ISO, or for Debian -netboot", osID, s.entry.Kernel, err)
 	}
 	dialect, err := s.loaders.Dialect(osID)
 	if err != nil {
@@ -172,8 +167,8 @@ func (s *site) install(c *config, osID, base string, dns []netip.Addr) error {
 	}
 	dialect.HTTPInsmod = dialect.HTTPInsmod && c.grubHTTP
 	// Timeout 0: running minimal is the decision to install whoever asks; a countdown only delays it.
-	menu := &bootmenu.Menu{Title: "pxekit: " + entry.Title, Timeout: 0, Default: entry.ID,
-		Entries: []bootmenu.Entry{entry, bootmenu.LocalEntry()}}
+	menu := &bootmenu.Menu{Title: "pxekit: " + s.entry.Title, Timeout: 0, Default: s.entry.ID,
+		Entries: []bootmenu.Entry{s.entry, bootmenu.LocalEntry()}}
 	if s.menus, err = bootmenu.RenderAll(menu, bootmenu.Options{HTTPBase: base, GRUBDialect: dialect, PXELinuxUI: "menu.c32"}); err != nil {
 		return err
 	}
