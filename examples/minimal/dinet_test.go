@@ -95,13 +95,7 @@ func (m *fakeMirror) requests() []mirrorRequest {
 // Then a shell on the VM's second console (VGA tty2, typed through QEMU)
 // prints the hostname and domain d-i set.
 func TestFirmwareDebianInstallerNetwork(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: skipped in -short mode (boots QEMU, minutes)")
-	}
-	vmtest.Require(t)
-	if _, err := os.Stat(filepath.Join(debianNetboot, "debian-installer/amd64/linux")); err != nil {
-		t.Skipf("e2e: skipped: Debian's netboot installer is not installed (Debian package debian-installer-12-netboot-amd64): %v", err)
-	}
+	requireNetbootVM(t, "minutes")
 	// The whole test stays under 8 minutes on two busy cores: one boot to
 	// the mirror takes about 4 minutes there.
 	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)

@@ -33,13 +33,7 @@ type scenario struct {
 }
 
 func TestFirmwareE2E(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: skipped in -short mode (boots QEMU, minutes per scenario)")
-	}
-	vmtest.Require(t)
-	if _, err := os.Stat(filepath.Join(debianNetboot, "debian-installer/amd64/linux")); err != nil {
-		t.Skipf("e2e: skipped: Debian's netboot installer is not installed (Debian package debian-installer-12-netboot-amd64): %v", err)
-	}
+	requireNetbootVM(t, "minutes per scenario")
 	bin := buildMinimal(t)
 
 	scenarios := []scenario{
@@ -177,6 +171,20 @@ func runScenario(t *testing.T, bin string, sc scenario) time.Duration {
 	}
 	t.Logf("%s: answer file after %s\n%s", sc.name, took.Round(100*time.Millisecond), vm.TimelineString())
 	return took
+}
+
+// requireNetbootVM skips t in -short mode (it boots QEMU: cost says for how
+// long), without QEMU and its firmware, or without the host's Debian 12
+// netboot installer, which the firmware tests serve.
+func requireNetbootVM(t *testing.T, cost string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("e2e: skipped in -short mode (boots QEMU, %s)", cost)
+	}
+	vmtest.Require(t)
+	if _, err := os.Stat(filepath.Join(debianNetboot, "debian-installer/amd64/linux")); err != nil {
+		t.Skipf("e2e: skipped: Debian's netboot installer is not installed (Debian package debian-installer-12-netboot-amd64): %v", err)
+	}
 }
 
 // startInLab starts minimal in lab, serving Debian 12 from the host's

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
@@ -23,13 +22,7 @@ import (
 // second boot's identical four-tuple: the kernel would come up without an
 // initrd and panic (seen once in a reinstall a minute after an install).
 func TestFirmwareGRUBHTTPReboot(t *testing.T) {
-	if testing.Short() {
-		t.Skip("e2e: skipped in -short mode (boots QEMU twice)")
-	}
-	vmtest.Require(t)
-	if _, err := os.Stat(filepath.Join(debianNetboot, "debian-installer/amd64/linux")); err != nil {
-		t.Skipf("e2e: skipped: Debian's netboot installer is not installed (Debian package debian-installer-12-netboot-amd64): %v", err)
-	}
+	requireNetbootVM(t, "two boots")
 	bin := buildMinimal(t)
 	lab := vmtest.NewLab(t, vmtest.LabConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
