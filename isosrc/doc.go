@@ -71,4 +71,7 @@
 // moves with each MiB sent, so long downloads live and stalled readers do
 // not), LimitListener caps connections without hiding the TCP connection
 // from sendfile, and ContentOnly answers GET and HEAD of sane paths only.
+// Observe reports each response once written (an HTTPEvent, as
+// tftpsrv.Event for TFTP), so that a boot server logs the files a client
+// received whole as its steps, not the ones it asked for.
 package isosrc

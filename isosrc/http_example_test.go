@@ -7,6 +7,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"testing/fstest"
 	"time"
 
@@ -40,4 +41,26 @@ func ExampleNewHTTPServer() {
 	_ = srv.Shutdown(ctx)
 	// Output:
 	// 200 OK "text\nreboot\n"
+}
+
+// Log each file a boot client received, once it has it whole: the step log
+// of a boot server, as tftpsrv.Server's OnEvent gives it for TFTP.
+func ExampleObserve() {
+	tree := fstest.MapFS{"boot/linux": {Data: []byte("kernel")}}
+	h := isosrc.Observe(isosrc.ContentOnly(isosrc.FileServer(tree)), func(ev isosrc.HTTPEvent) {
+		fmt.Printf("%s %s: %d, %d bytes, served=%v\n", ev.Request.Method, ev.Name, ev.Status, ev.Bytes, ev.Served())
+	})
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	for _, name := range []string{"/boot/linux", "/boot/initrd"} {
+		resp, err := http.Get(srv.URL + name)
+		if err != nil {
+			log.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	// Output:
+	// GET boot/linux: 200, 6 bytes, served=true
+	// GET boot/initrd: 404, 19 bytes, served=false
 }

@@ -48,3 +48,11 @@ type Event struct {
 	// error.
 	Err error
 }
+
+// Served reports whether the event is the end of a transfer that delivered
+// its file: not a failure, not the UEFI size probe. It is what a boot
+// server counts as a client's step (isosrc.HTTPEvent's Served is the same
+// for HTTP).
+func (ev Event) Served() bool {
+	return ev.Kind == TransferEnd && !ev.Probe && ev.Err == nil
+}

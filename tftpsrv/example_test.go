@@ -77,12 +77,12 @@ func ExampleServer_OnEvent() {
 			switch {
 			case e.Kind == tftpsrv.TransferStart:
 				fmt.Printf("%s fetching %s (%d bytes)\n", e.RemoteAddr.Addr(), e.Name, e.Size)
-			case e.Probe:
-				// The UEFI size probe: the real download follows.
+			case e.Served():
+				fmt.Printf("%s got %s in %v\n", e.RemoteAddr.Addr(), e.Name, e.Duration)
 			case e.Err != nil:
 				fmt.Printf("%s failed %s: %v\n", e.RemoteAddr.Addr(), e.Name, e.Err)
 			default:
-				fmt.Printf("%s got %s in %v\n", e.RemoteAddr.Addr(), e.Name, e.Duration)
+				// The UEFI size probe: the real download follows.
 			}
 		},
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"mime"
@@ -59,7 +58,7 @@ func macString(mac net.HardwareAddr) string {
 
 // TFTPEvent reports completed TFTP transfers as client steps.
 func (f *fleet) TFTPEvent(ev tftpsrv.Event) {
-	if ev.Kind != tftpsrv.TransferEnd || ev.Probe || ev.Err != nil {
+	if !ev.Served() {
 		// A refused or broken transfer is not a step reached; the TFTP
 		// server has logged it.
 		return
@@ -107,8 +106,8 @@ func (f *fleet) DHCPEvent(ev dhcpsrv.Event) {
 
 // HTTPHandler is the fleet's HTTP side: files, per-host scripts and
 // answers, the installer reports, the operator API and the status page.
-// The state guard runs inside the step log, so that an answer file it
-// withholds (503) is not logged as served.
+// The state guard runs inside the step log (HTTPEvent), so that an answer
+// file it withholds (503) is not logged as served.
 func (f *fleet) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", f.serveStatusHTML)
@@ -147,7 +146,7 @@ func (f *fleet) HTTPHandler() http.Handler {
 		}
 		files.ServeHTTP(w, r)
 	})
-	return f.observeHTTP(f.guardState(mux))
+	return isosrc.Observe(f.guardState(mux), f.HTTPEvent)
 }
 
 // clientIP is the request's remote address.
@@ -159,31 +158,23 @@ func clientIP(r *http.Request) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
-// observeHTTP reports the files served (menus are reported when decided)
-// as client steps, once they are: a refused answer file is not a step.
-func (f *fleet) observeHTTP(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-		st, ok := f.stage(name)
-		if !ok || st == StageMenu || r.Method != http.MethodGet {
-			next.ServeHTTP(w, r) // a HEAD is no step
-			return
-		}
-		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if sw.code >= 400 {
-			return
-		}
-		// An answer file's name carries its MAC, which beats the
-		// address: NAT, a relay or a reused lease share addresses.
-		ip := clientIP(r)
-		macPart, _, _ := strings.Cut(strings.TrimPrefix(name, "hosts/"), "/")
-		if mac, ok := parseMAC(macPart); ok && strings.HasPrefix(name, "hosts/") {
-			f.observe(r.Context(), mac, ip, st, redactToken(name), slog.String("proto", "http"), slog.String("ip", ip.String()))
-		} else if ip.IsValid() {
-			f.observe(r.Context(), f.macFor(nil, ip), ip, st, name, slog.String("proto", "http"), slog.String("ip", ip.String()))
-		}
-	})
+// HTTPEvent reports the files a client received whole (menus are
+// reported when decided) as its steps: a refused answer file is not a step.
+func (f *fleet) HTTPEvent(ev isosrc.HTTPEvent) {
+	st, ok := f.stage(ev.Name)
+	if !ok || st == StageMenu || !ev.Served() || ev.Request.Method != http.MethodGet {
+		return
+	}
+	// An answer file's name carries its MAC, which beats the address:
+	// NAT, a relay or a reused lease share addresses.
+	ip := ev.RemoteAddr.Addr()
+	attrs := []slog.Attr{slog.String("proto", "http"), slog.String("ip", ip.String()), slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration)}
+	macPart, _, _ := strings.Cut(strings.TrimPrefix(ev.Name, "hosts/"), "/")
+	if mac, ok := parseMAC(macPart); ok && strings.HasPrefix(ev.Name, "hosts/") {
+		f.observe(ev.Request.Context(), mac, ip, st, redactToken(ev.Name), attrs...)
+	} else if ip.IsValid() {
+		f.observe(ev.Request.Context(), f.macFor(nil, ip), ip, st, ev.Name, attrs...)
+	}
 }
 
 // serveHostFile serves hosts/MAC/...: the host's iPXE script (its menu)
@@ -434,37 +425,6 @@ func (f *fleet) observeMenu(ctx context.Context, mac net.HardwareAddr, ip netip.
 		attrs = append(attrs, slog.String("ip", ip.String()))
 	}
 	f.observe(ctx, mac, ip, StageMenu, name+" ("+string(d.Action)+")", attrs...)
-}
-
-// statusWriter remembers the status code a handler answered with.
-type statusWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.code == 0 {
-		w.code = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// ReadFrom keeps sendfile(2) for the ISO and file trees.
-func (w *statusWriter) ReadFrom(r io.Reader) (int64, error) {
-	if w.code == 0 {
-		w.code = http.StatusOK
-	}
-	if rf, ok := w.ResponseWriter.(io.ReaderFrom); ok {
-		return rf.ReadFrom(r)
-	}
-	return io.Copy(w.ResponseWriter, r)
 }
 
 // answerDir is where mac's current install serves its answer files:

@@ -45,15 +45,12 @@ func (s *site) logStep(ctx context.Context, stage string, hw net.HardwareAddr, i
 	s.log.LogAttrs(ctx, slog.LevelInfo, "client step", append(all, slog.String("detail", detail))...)
 }
 
+// tftpEvent logs the files a client received whole as its steps (the
+// TFTP server logs failures).
 func (s *site) tftpEvent(ev tftpsrv.Event) {
-	if ev.Kind != tftpsrv.TransferEnd || ev.Probe {
-		return
+	if ev.Served() {
+		s.step(context.Background(), ev.RemoteAddr.Addr(), ev.Name, "tftp", slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration))
 	}
-	attrs := []slog.Attr{slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration)}
-	if ev.Err != nil {
-		attrs = []slog.Attr{slog.String("error", ev.Err.Error())}
-	}
-	s.step(context.Background(), ev.RemoteAddr.Addr(), ev.Name, "tftp", attrs...)
 }
 
 // httpHandler serves the report endpoint and, for the rest, content only
@@ -65,18 +62,21 @@ func (s *site) httpHandler(tree fs.FS) http.Handler {
 	mux.Handle("POST /api/report", rep)
 	mux.Handle("POST /api/report/{mac}", rep)
 	media, files := s.media.Handler(), isosrc.FileServer(tree)
-	mux.Handle("/", isosrc.ContentOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
-		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil && r.Method == http.MethodGet {
-			s.step(r.Context(), ap.Addr().Unmap(), name, "http")
-		}
-		if _, _, ok := s.media.Lookup(name); ok || name == "image.iso" {
+	mux.Handle("/", isosrc.Observe(isosrc.ContentOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, _, ok := s.media.Lookup(strings.TrimPrefix(path.Clean(r.URL.Path), "/")); ok || r.URL.Path == "/image.iso" {
 			media.ServeHTTP(w, r)
 		} else {
 			files.ServeHTTP(w, r)
 		}
-	})))
+	})), s.httpEvent))
 	return mux
+}
+
+// httpEvent logs the files a client received whole as its steps.
+func (s *site) httpEvent(ev isosrc.HTTPEvent) {
+	if ev.Served() {
+		s.step(ev.Request.Context(), ev.RemoteAddr.Addr(), ev.Name, "http", slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration))
+	}
 }
 
 // report logs the installer's completion report and the installed
