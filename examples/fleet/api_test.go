@@ -308,9 +308,9 @@ func TestStatusBootedAndOverdue(t *testing.T) {
 	f.gate.now = func() time.Time { return now }
 	f.gate.BootTimeout = 10 * time.Minute
 	for mac, reps := range map[string][]Report{
-		macWeb: {{Status: "ok"}, {Stage: answerfile.StageBooted, Status: "ok", Checks: []Check{{Name: "sshd listening", OK: true}}}},
-		macDB:  {{Status: "ok"}, {Stage: answerfile.StageBooted, Status: "failed", Checks: []Check{{Name: "sshd listening"}}}},
-		macApp: {{Status: "ok"}},
+		macWeb: {{Report: answerfile.Report{Status: "ok"}}, {Report: answerfile.Report{Stage: answerfile.StageBooted, Status: "ok", Checks: []Check{{Name: "sshd listening", OK: true}}}}},
+		macDB:  {{Report: answerfile.Report{Status: "ok"}}, {Report: answerfile.Report{Stage: answerfile.StageBooted, Status: "failed", Checks: []Check{{Name: "sshd listening"}}}}},
+		macApp: {{Report: answerfile.Report{Status: "ok"}}},
 	} {
 		for _, rep := range reps {
 			_, err := f.gate.Reported(mustMAC(t, mac), rep)

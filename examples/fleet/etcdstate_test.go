@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/internal/etcdtest"
 )
 
@@ -196,7 +197,7 @@ func TestEtcdConcurrentTransitions(t *testing.T) {
 						if r.Report != nil {
 							return ErrReplay
 						}
-						r.Report, r.State = &Report{Status: "ok"}, Installed
+						r.Report, r.State = &Report{Report: answerfile.Report{Status: "ok"}}, Installed
 						return nil
 					})
 					if err == nil {
@@ -241,7 +242,7 @@ func TestEtcdConcurrentReports(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Go(func() {
-			_, err := gates[i%2].Reported(web, Report{Status: "ok"})
+			_, err := gates[i%2].Reported(web, Report{Report: answerfile.Report{Status: "ok"}})
 			switch {
 			case err == nil:
 				ok.Add(1)

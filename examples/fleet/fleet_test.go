@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/dhcpsrv"
 )
 
@@ -89,7 +90,7 @@ func TestBootDecision(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f, _ := newTestFleet(t, tc.unknown, tc.snponly, func(o *buildOptions) { o.Proxy = !tc.full })
 			if tc.done {
-				_, err := f.gate.Reported(tc.client.MAC, Report{Status: "ok"})
+				_, err := f.gate.Reported(tc.client.MAC, Report{Report: answerfile.Report{Status: "ok"}})
 				require.NoError(t, err)
 			}
 			// The DHCP server says so in proxy mode only: in full mode

@@ -85,8 +85,8 @@ func TestGateInstallOnce(t *testing.T) {
 	assert.Equal(t, ActInstall, g.Decide(web).Action, "a reboot mid-install installs again")
 
 	*now = now.Add(time.Hour)
-	r, err := g.Reported(web, Report{Hostname: "whatever-the-installer-says", OS: "debian-12", Status: "ok",
-		Checks: []Check{{Name: "user ops", OK: true}}})
+	r, err := g.Reported(web, Report{Report: answerfile.Report{Hostname: "whatever-the-installer-says", OS: "debian-12", Status: "ok",
+		Checks: []Check{{Name: "user ops", OK: true}}}})
 	require.NoError(t, err)
 	assert.Equal(t, Installed, r.State)
 	assert.Equal(t, "web01", r.Hostname, "the inventory names a listed host, not the report")
@@ -99,16 +99,16 @@ func TestGateInstallOnce(t *testing.T) {
 	// A failed install is not retried: that would wipe the evidence, and
 	// fail again, forever.
 	g.AnswerServed(db, "db01")
-	r, err = g.Reported(db, Report{Status: "failed", Checks: []Check{{Name: "service nginx"}}})
+	r, err = g.Reported(db, Report{Report: answerfile.Report{Status: "failed", Checks: []Check{{Name: "service nginx"}}}})
 	require.NoError(t, err)
 	assert.Equal(t, Failed, r.State)
 	assert.Equal(t, ActLocal, g.Decide(db).Action)
 	for _, status := range []string{"unknown", "ok"} {
-		_, err = g.Reported(db, Report{Status: status})
+		_, err = g.Reported(db, Report{Report: answerfile.Report{Status: status}})
 		require.ErrorIs(t, err, ErrReplay, "each stage is taken once")
 		assert.Equal(t, ActLocal, g.Decide(db).Action, "a second report (%s) does not re-arm", status)
 	}
-	r, err = g.Reported(db, Report{Stage: answerfile.StageBooted, Status: "ok"})
+	r, err = g.Reported(db, Report{Report: answerfile.Report{Stage: answerfile.StageBooted, Status: "ok"}})
 	require.NoError(t, err)
 	assert.Equal(t, Failed, r.State, "a first boot that went well does not hide the failed install")
 
@@ -163,7 +163,7 @@ func TestGateUnknownMAC(t *testing.T) {
 	assert.False(t, seen, "an unknown MAC gets a record only when it reports")
 	assert.Equal(t, ActMenu, g.Decide(mac).Action, "installing: the menu still comes up on a reboot")
 	tok := g.Token(mac)
-	r, err := g.Reported(mac, Report{Hostname: "pxe-525400990009", Status: "ok"})
+	r, err := g.Reported(mac, Report{Report: answerfile.Report{Hostname: "pxe-525400990009", Status: "ok"}})
 	require.NoError(t, err)
 	assert.Equal(t, "pxe-525400990009", r.Hostname, "an unlisted host is named by its report")
 	assert.Equal(t, ActLocal, g.Decide(mac).Action)
@@ -212,7 +212,7 @@ func TestGateReportStages(t *testing.T) {
 	g.BootTimeout = 20 * time.Minute
 	web := mustMAC(t, macWeb)
 	g.AnswerServed(web, "web01")
-	r, err := g.Reported(web, Report{Status: "ok"})
+	r, err := g.Reported(web, Report{Report: answerfile.Report{Status: "ok"}})
 	require.NoError(t, err)
 	assert.Equal(t, Installed, r.State)
 	assert.Equal(t, answerfile.StageInstalled, r.Report.Stage, "no stage is the installer's")
@@ -222,32 +222,32 @@ func TestGateReportStages(t *testing.T) {
 	assert.True(t, g.Overdue(r), "installed, no booted report within the timeout")
 	assert.Equal(t, ActLocal, g.Decide(web).Action, "an overdue host still boots its disk")
 
-	r, err = g.Reported(web, Report{Stage: answerfile.StageBooted, Status: "ok", Checks: []Check{{Name: "sshd listening", OK: true}}})
+	r, err = g.Reported(web, Report{Report: answerfile.Report{Stage: answerfile.StageBooted, Status: "ok", Checks: []Check{{Name: "sshd listening", OK: true}}}})
 	require.NoError(t, err)
 	assert.Equal(t, Booted, r.State)
 	assert.False(t, g.Overdue(r))
 	require.NotNil(t, r.Boot)
 	assert.Equal(t, *now, r.Boot.At)
-	_, err = g.Reported(web, Report{Stage: answerfile.StageBooted, Status: "failed"})
+	_, err = g.Reported(web, Report{Report: answerfile.Report{Stage: answerfile.StageBooted, Status: "failed"}})
 	assert.ErrorIs(t, err, ErrReplay)
 	r, _ = store.Get(macWeb)
 	assert.Equal(t, Booted, r.State, "a replay changes nothing")
 
 	// A failed first boot names the check; the host still boots its disk.
 	db := mustMAC(t, macDB)
-	_, err = g.Reported(db, Report{Status: "ok"})
+	_, err = g.Reported(db, Report{Report: answerfile.Report{Status: "ok"}})
 	require.NoError(t, err)
-	r, err = g.Reported(db, Report{Stage: answerfile.StageBooted, Status: "failed", Checks: []Check{{Name: "sshd listening"}}})
+	r, err = g.Reported(db, Report{Report: answerfile.Report{Stage: answerfile.StageBooted, Status: "failed", Checks: []Check{{Name: "sshd listening"}}}})
 	require.NoError(t, err)
 	assert.Equal(t, Failed, r.State)
 	assert.Equal(t, ActLocal, g.Decide(db).Action)
 
 	// The booted report may come without the installer's (lost).
 	app := mustMAC(t, macApp)
-	r, err = g.Reported(app, Report{Stage: answerfile.StageBooted, Status: "ok"})
+	r, err = g.Reported(app, Report{Report: answerfile.Report{Stage: answerfile.StageBooted, Status: "ok"}})
 	require.NoError(t, err)
 	assert.Equal(t, Booted, r.State)
-	r, err = g.Reported(app, Report{Status: "ok"})
+	r, err = g.Reported(app, Report{Report: answerfile.Report{Status: "ok"}})
 	require.NoError(t, err, "the installer's report, late")
 	assert.Equal(t, Booted, r.State, "does not move it back")
 }
@@ -260,11 +260,11 @@ func TestGateBoundsUnlisted(t *testing.T) {
 		macs[i] = net.HardwareAddr{0x02, 0, 0, 0, byte(i >> 8), byte(i)}.String()
 	}
 	require.NoError(t, store.UpdateMany(macs, func(r *Record) { r.State = Installed }))
-	_, err := g.Reported(mustMAC(t, macNew), Report{Status: "ok"})
+	_, err := g.Reported(mustMAC(t, macNew), Report{Report: answerfile.Report{Status: "ok"}})
 	assert.ErrorIs(t, err, ErrFull)
 	_, seen := store.Get(macNew)
 	assert.False(t, seen)
-	_, err = g.Reported(mustMAC(t, macWeb), Report{Status: "ok"})
+	_, err = g.Reported(mustMAC(t, macWeb), Report{Report: answerfile.Report{Status: "ok"}})
 	assert.NoError(t, err, "listed hosts are not counted")
 
 	// Pins: listed hosts always, made-up MACs up to a bound.

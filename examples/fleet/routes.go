@@ -308,7 +308,7 @@ func (f *fleet) serveReport(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	kept := reportFrom(rep)
+	kept := Report{Report: *rep}
 	if ip.IsValid() {
 		kept.From = ip.String()
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"sync"
 	"syscall"
@@ -40,21 +39,12 @@ const Done = Installed
 type Check = answerfile.Check
 
 // Report is a completion report as kept: what the installer (stage
-// installed) or the installed system (stage booted) sent, bounded by
-// answerfile.ParseReport, with when and from where.
+// installed, also when empty) or the installed system (stage booted) sent,
+// bounded by answerfile.ParseReport, with when and from where.
 type Report struct {
-	Stage    string    `json:"stage,omitempty"` // installed (also when empty) or booted
-	Hostname string    `json:"hostname"`
-	OS       string    `json:"os"`
-	Status   string    `json:"status"` // ok, failed or unknown
-	Checks   []Check   `json:"checks,omitempty"`
-	At       time.Time `json:"at"`
-	From     string    `json:"from,omitempty"` // the reporting address
-}
-
-// reportFrom keeps a parsed report.
-func reportFrom(r *answerfile.Report) Report {
-	return Report{Stage: r.Stage, Hostname: r.Hostname, OS: r.OS, Status: r.Status, Checks: slices.Clone(r.Checks)}
+	answerfile.Report
+	At   time.Time `json:"at"`
+	From string    `json:"from,omitempty"` // the reporting address
 }
 
 // Record is the persistent state of one MAC.

@@ -19,6 +19,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pxekit/pxekit/answerfile"
 )
 
 // childEnv, when set, makes the test binary the fleet program itself, with
@@ -50,8 +52,8 @@ func TestStorePersists(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Update(macDB, func(r *Record) {
 		r.Hostname, r.State, r.Changed = "db01", Failed, at
-		r.Report = &Report{Status: "failed", OS: "debian-12", At: at, From: "10.0.0.7",
-			Checks: []Check{{Name: "service nginx", OK: false}, {Name: "user ops", OK: true}}}
+		r.Report = &Report{Report: answerfile.Report{Status: "failed", OS: "debian-12",
+			Checks: []Check{{Name: "service nginx", OK: false}, {Name: "user ops", OK: true}}}, At: at, From: "10.0.0.7"}
 	})
 	require.NoError(t, err)
 	want := s.All()

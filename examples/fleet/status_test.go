@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/pxekit/pxekit/answerfile"
 	"github.com/pxekit/pxekit/examples/fleet/power"
 )
 
@@ -29,21 +30,21 @@ func TestWriteTableGolden(t *testing.T) {
 	st := Status{Now: now, Hosts: []HostStatus{
 		{Hostname: "web01", MAC: macWeb, Profile: "debian12", OS: "debian-12", IP: "10.0.0.11", Listed: true,
 			Next: ActLocal, State: Booted, Stage: StageBooted, Since: ago(5 * time.Minute), Detail: "booted report from 10.0.0.11",
-			Report: &Report{Status: "ok", Checks: []Check{{Name: "user ops", OK: true}}},
-			Boot:   &Report{Stage: "booted", Status: "ok", Checks: []Check{{Name: "sshd listening", OK: true}}}},
+			Report: &Report{Report: answerfile.Report{Status: "ok", Checks: []Check{{Name: "user ops", OK: true}}}},
+			Boot:   &Report{Report: answerfile.Report{Stage: "booted", Status: "ok", Checks: []Check{{Name: "sshd listening", OK: true}}}}},
 		{Hostname: "web02", MAC: "52:54:00:f1:00:06", Profile: "debian12", OS: "debian-12", IP: "10.0.0.16", Listed: true,
 			Next: ActLocal, State: Installed, Stage: StageInstalled, Since: ago(45 * time.Minute), Detail: "installed report from 10.0.0.16",
-			Overdue: true, Report: &Report{Status: "ok"}},
+			Overdue: true, Report: &Report{Report: answerfile.Report{Status: "ok"}}},
 		{Hostname: "db01", MAC: macDB, Profile: "debian12", OS: "debian-12", IP: "10.0.0.12", Listed: true,
 			Next: ActLocal, State: Failed, Stage: StageFailed, Since: ago(90 * time.Second),
-			Report: &Report{Status: "failed", Checks: []Check{{Name: "service nginx"}, {Name: "user ops", OK: true}, {Name: "package postgresql"}}}},
+			Report: &Report{Report: answerfile.Report{Status: "failed", Checks: []Check{{Name: "service nginx"}, {Name: "user ops", OK: true}, {Name: "package postgresql"}}}}},
 		{Hostname: "app01", MAC: macApp, Profile: "debian11", OS: "debian-11", IP: "10.0.0.13", Listed: true,
 			Next: ActInstall, State: Installing, Stage: StageAnswer, Since: ago(2 * time.Second), Detail: "hosts/52-54-00-f1-00-03/preseed.cfg"},
 		{Hostname: "cache01", MAC: "52:54:00:f1:00:04", Profile: "debian12", Listed: true,
 			Next: ActLocal, State: Failed, Stage: StageFailed, Since: ago(time.Hour),
 			// Check names come from the spec, in any language: a cut must
 			// not split a character.
-			Report: &Report{Status: "failed", Checks: []Check{{Name: "служба веб-сервера nginx запущена и отвечает"}}}},
+			Report: &Report{Report: answerfile.Report{Status: "failed", Checks: []Check{{Name: "служба веб-сервера nginx запущена и отвечает"}}}}},
 		{Hostname: "new01", MAC: "52:54:00:f1:00:05", Profile: "debian12", Listed: true, Next: ActInstall, State: Pending,
 			Power: &PowerStatus{BMC: "10.0.1.15", State: power.StateOn, Action: "power-cycle",
 				Note: "the BMC refused the network boot override; powered anyway (the firmware's boot order decides)"}},
