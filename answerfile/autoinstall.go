@@ -296,9 +296,11 @@ func aiNetwork(pl *plan) any {
 	}
 	if n.Mode == "static" {
 		eth["addresses"] = []string{n.Address}
-		if pl.info.Major < 22 {
+		switch {
+		case n.Gateway == "": // no router: no default route
+		case pl.info.Major < 22:
 			eth["gateway4"] = n.Gateway
-		} else {
+		default:
 			eth["routes"] = []map[string]string{{"to": "default", "via": n.Gateway}}
 		}
 		ns := map[string]any{"addresses": n.DNS}

@@ -116,8 +116,11 @@ func renderKickstart(pl *plan) []byte {
 	net := []string{"network", "--device=" + dev, "--onboot=on", "--activate", "--noipv6"}
 	if n.Mode == "static" {
 		pfx := netip.MustParsePrefix(n.Address)
-		net = append(net, "--bootproto=static", "--ip="+pfx.Addr().String(), "--netmask="+netmask(pfx.Bits()),
-			"--gateway="+n.Gateway, "--nameserver="+strings.Join(n.DNS, ","))
+		net = append(net, "--bootproto=static", "--ip="+pfx.Addr().String(), "--netmask="+netmask(pfx.Bits()))
+		if n.Gateway != "" {
+			net = append(net, "--gateway="+n.Gateway)
+		}
+		net = append(net, "--nameserver="+strings.Join(n.DNS, ","))
 	} else {
 		net = append(net, "--bootproto=dhcp")
 	}

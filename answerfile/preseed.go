@@ -64,7 +64,14 @@ func renderPreseed(pl *plan) []byte {
 		w("d-i netcfg/disable_autoconfig boolean true")
 		w("d-i netcfg/get_ipaddress string %s", pfx.Addr())
 		w("d-i netcfg/get_netmask string %s", netmask(pfx.Bits()))
-		w("d-i netcfg/get_gateway string %s", n.Gateway)
+		if n.Gateway == "" {
+			// "none", not empty: netcfg guesses the subnet's first
+			// address for an empty answer.
+			w("d-i netcfg/get_gateway string none")
+			w("d-i netcfg/no_default_route boolean true")
+		} else {
+			w("d-i netcfg/get_gateway string %s", n.Gateway)
+		}
 		w("d-i netcfg/get_nameservers string %s", strings.Join(n.DNS, " "))
 		w("d-i netcfg/confirm_static boolean true")
 	}

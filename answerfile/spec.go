@@ -170,7 +170,8 @@ type Network struct {
 	MAC string `yaml:"mac,omitempty" json:"mac,omitempty"`
 	// Address is the static address in CIDR form ("192.0.2.10/24").
 	Address string `yaml:"address,omitempty" json:"address,omitempty"`
-	// Gateway is the static default gateway.
+	// Gateway is the static default gateway. Empty: the network has no
+	// router (an isolated install network) and the host no default route.
 	Gateway string `yaml:"gateway,omitempty" json:"gateway,omitempty"`
 	// DNS servers for a static setup.
 	DNS []string `yaml:"dns,omitempty" json:"dns,omitempty"`

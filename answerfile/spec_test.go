@@ -275,3 +275,20 @@ func FuzzParseSpec(f *testing.F) {
 		}
 	})
 }
+
+// An isolated install network has no router: a static setup without a
+// gateway is valid, and no installer is told of one.
+func TestStaticWithoutGateway(t *testing.T) {
+	s := DemoSpec(SchemePlain)
+	s.Network = Network{Mode: "static", Address: "192.0.2.5/24", DNS: []string{"192.0.2.53"}}
+	require.NoError(t, s.Validate())
+	for _, id := range []string{"debian-12", "rocky-9.0", "ubuntu-24.04"} {
+		if id == "ubuntu-24.04" {
+			s.Network.Device = "eno1" // subiquity matches a named device
+		}
+		set, err := Build(id, s, "http://192.0.2.1/answer/")
+		require.NoError(t, err, id)
+		assert.False(t, set.Installer.Gateway.IsValid(), id)
+		assert.Equal(t, "192.0.2.5/24", set.Installer.Address.String(), id)
+	}
+}

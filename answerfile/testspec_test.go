@@ -100,6 +100,7 @@ const testKey2 = "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdH
 func offlineSpec(info osid.Info, scheme string) *Spec {
 	s := fullSpec(info, scheme)
 	s.Offline = true
+	s.Network.Gateway = "" // an isolated install network: no router
 	s.NTP = []string{"ntp1.example.com", "192.0.2.123"}
 	s.Disk = Disk{Serial: "S4EWNX0R123456", MinGiB: 100, MaxGiB: 2000, Wipe: true}
 	s.Root.SSHKeys = append(s.Root.SSHKeys, testKey2)

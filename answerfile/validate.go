@@ -322,7 +322,8 @@ func (n Network) validate(p *problems) {
 		p.add("network.address", "%q is not an IPv4 address with prefix length like 192.0.2.10/24", n.Address)
 	}
 	if n.Gateway == "" {
-		p.add("network.gateway", "required for a static setup")
+		// A network without a router (an isolated install network): no
+		// default route.
 	} else if gw, err := netip.ParseAddr(n.Gateway); err != nil || !gw.Is4() {
 		p.add("network.gateway", "%q is not an IPv4 address", n.Gateway)
 	} else if err == nil && pfx.IsValid() && !pfx.Masked().Contains(gw) {

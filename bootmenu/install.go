@@ -212,7 +212,9 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 			if in.Gateway.IsValid() {
 				args = append(args, KV("netcfg/get_gateway", in.Gateway.String()))
 			} else {
-				args = append(args, KV("netcfg/get_gateway", ""))
+				// "none": netcfg replaces an empty answer with a guess
+				// (the subnet's first address) and routes through it.
+				args = append(args, KV("netcfg/get_gateway", "none"))
 			}
 		}
 		if len(in.Nameservers) > 0 {

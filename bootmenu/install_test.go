@@ -63,7 +63,7 @@ func TestInstallArgs(t *testing.T) {
 				" netcfg/disable_autoconfig=true netcfg/get_ipaddress=192.0.2.10 netcfg/get_netmask=255.255.255.0 netcfg/get_gateway=192.0.2.1 netcfg/get_nameservers=192.0.2.53 netcfg/confirm_static=true log_host=192.0.2.2 log_port=5514"},
 		{"debian-10", InstallInput{AnswerURL: "http://h/p.cfg", NoBootIF: true, InstallerNet: InstallerNet{Address: netip.MustParsePrefix("10.9.0.7/16")}},
 			"auto=true priority=critical url=http://h/p.cfg interface=auto debian-installer/locale=en_US.UTF-8 keyboard-configuration/xkb-keymap=us netcfg/get_hostname=unassigned-hostname netcfg/get_domain=unassigned-domain" +
-				" netcfg/disable_autoconfig=true netcfg/get_ipaddress=10.9.0.7 netcfg/get_netmask=255.255.0.0 netcfg/get_gateway= netcfg/confirm_static=true netcfg/no_default_route=true"},
+				" netcfg/disable_autoconfig=true netcfg/get_ipaddress=10.9.0.7 netcfg/get_netmask=255.255.0.0 netcfg/get_gateway=none netcfg/confirm_static=true netcfg/no_default_route=true"},
 		{"debian-12", InstallInput{AnswerURL: "http://h/p.cfg", NoBootIF: true, InstallerNet: InstallerNet{NoDefaultRoute: true}},
 			"auto=true priority=critical url=http://h/p.cfg interface=auto debian-installer/locale=en_US.UTF-8 keyboard-configuration/xkb-keymap=us netcfg/get_hostname=unassigned-hostname netcfg/get_domain=unassigned-domain netcfg/no_default_route=true"},
 		{"rocky-9.0", InstallInput{

@@ -120,6 +120,8 @@ type Host struct {
 	Layout string `yaml:"layout"`
 	// Address (CIDR) and Gateway make the installed system's network
 	// static and, in full DHCP mode, reserve the address for the MAC.
+	// Without Gateway (a network without a router) it gets no default
+	// route.
 	Address string `yaml:"address"`
 	Gateway string `yaml:"gateway"`
 	// DNS servers for a static address.

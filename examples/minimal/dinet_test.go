@@ -87,7 +87,8 @@ func (m *fakeMirror) requests() []mirrorRequest {
 
 // TestFirmwareDebianInstallerNetwork boots Debian 12's own installer on
 // OVMF from examples/minimal, run as a user would with a -spec that gives a
-// static address, hostname and domain, and proves from outside the VM that
+// static address without a gateway (an isolated install network), hostname
+// and domain, and proves from outside the VM that
 // the installer used them: it reaches the package mirror (a handler in this
 // test) from the spec's address, sends DNS queries only to the spec's name
 // server, sent no DHCP request once its kernel started (a packet capture on
@@ -255,6 +256,7 @@ func TestFirmwareDebianInstallerNetwork(t *testing.T) {
 	assert.Equal(t, dinetHostname, pr.host, "hostname in the installer")
 	assert.Equal(t, dinetDomain, pr.domain, "DNS domain in the installer")
 	assert.Equal(t, dinetHostname, pr.etcHostname, "/etc/hostname in the installer (copied to the target)")
+	assert.Equal(t, "0", pr.defaultRoutes, "the spec names no gateway: no default route in the installer")
 
 	var paths []string
 	for _, r := range mirror.requests() {
