@@ -72,10 +72,13 @@ func (s *site) httpHandler(tree fs.FS) http.Handler {
 	return mux
 }
 
-// httpEvent logs the files a client received whole as its steps.
+// httpEvent logs the files a client received whole as its steps, and
+// what it did not get as the TFTP server logs its refusals.
 func (s *site) httpEvent(ev isosrc.HTTPEvent) {
 	if ev.Served() {
 		s.step(ev.Request.Context(), ev.RemoteAddr.Addr(), ev.Name, "http", slog.Int64("bytes", ev.Bytes), slog.Duration("took", ev.Duration))
+	} else if ev.Status >= 400 || ev.Err != nil {
+		s.log.Info("http request not served", "client", ev.RemoteAddr.String(), "file", ev.Name, "status", ev.Status, "bytes", ev.Bytes, "err", fmt.Sprint(ev.Err))
 	}
 }
 

@@ -67,6 +67,9 @@ func TestServedNamesAndSteps(t *testing.T) {
 		}
 	}
 	logged(regexp.MustCompile(`stage=kernel mac=unknown ip=127\.0\.0\.1 bytes=\d+ took=\S+ proto=tftp detail=`))
+	logged(regexp.MustCompile(`stage=kernel mac=unknown ip=127\.0\.0\.1 bytes=\d+ took=\S+ proto=http detail=`))
+	// What a client did not get is no step, and says why.
+	logged(regexp.MustCompile(`"http request not served" client=127\.0\.0\.1:\d+ file=no/such/file status=404 `))
 	logs := m.stderr.String()
 	for _, n := range names {
 		if n.stage == "" {
