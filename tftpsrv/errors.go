@@ -49,7 +49,11 @@ var (
 	ErrBusy = errors.New("tftpsrv: too many transfers")
 	// ErrTimeout reports a transfer given up because the client stopped
 	// answering for Timeout × (Retries+1), or for StallTimeout if that is
-	// shorter.
+	// shorter. A client that has acknowledged every byte of a non-empty
+	// file and stops before acknowledging the empty block that ends it
+	// (the file's size is a multiple of the block size; GRUB, knowing the
+	// size from tsize, does so) has the whole file: that transfer succeeds
+	// (octet mode).
 	ErrTimeout = errors.New("tftpsrv: client stopped answering")
 	// ErrStalled reports a transfer given up after Server.StallTimeout
 	// without progress while the server itself was waiting: on the
