@@ -397,3 +397,21 @@ func FuzzReportEndpoint(f *testing.F) {
 		writeTable(&st, fl.status())
 	})
 }
+
+// A file a client asked for and did not get is logged, without the
+// host's token.
+func TestHTTPNotServedLogged(t *testing.T) {
+	var logs syncBuffer
+	f, _ := newTestFleet(t, UnknownLocal, false, func(o *buildOptions) { o.Log = slog.New(slog.NewTextHandler(&logs, nil)) })
+	h := f.HTTPHandler()
+	web := mustMAC(t, macWeb)
+	tok := f.gate.Token(web)
+	for _, target := range []string{"/hosts/" + macPath(macWeb) + "/" + tok + "/nothing.cfg", "/no/such/file"} {
+		w := call{method: http.MethodGet, target: target}.do(h)
+		assert.Equal(t, http.StatusNotFound, w.Code, target)
+	}
+	assert.Contains(t, logs.String(), `"http request not served" client=`)
+	assert.Contains(t, logs.String(), "file=hosts/"+macPath(macWeb)+"/nothing.cfg status=404")
+	assert.Contains(t, logs.String(), "file=no/such/file status=404")
+	assert.NotContains(t, logs.String(), tok)
+}

@@ -161,6 +161,12 @@ func clientIP(r *http.Request) netip.Addr {
 // HTTPEvent reports the files a client received whole (menus are
 // reported when decided) as its steps: a refused answer file is not a step.
 func (f *fleet) HTTPEvent(ev isosrc.HTTPEvent) {
+	if (ev.Status == http.StatusNotFound || ev.Err != nil) && ev.Request.Method == http.MethodGet && !strings.HasPrefix(ev.Name, "api/") {
+		// What a client asked for and did not get (refusals are logged
+		// where they are decided), as the TFTP server logs its own.
+		f.log.Info("http request not served", "client", ev.RemoteAddr.String(), "file", redactToken(ev.Name), "status", ev.Status, "bytes", ev.Bytes, "err", fmt.Sprint(ev.Err))
+		return
+	}
 	st, ok := f.stage(ev.Name)
 	if !ok || st == StageMenu || !ev.Served() || ev.Request.Method != http.MethodGet {
 		return
