@@ -31,13 +31,7 @@ func TestUnacknowledgedEmptyLastBlock(t *testing.T) {
 			{"last full block unacknowledged", blocks - 1, ErrTimeout, blk * (blocks - 1)},
 		} {
 			t.Run(eng.name+"/"+tc.name, func(t *testing.T) {
-				ends := make(chan Event, 1)
-				addr := startServer(t, &Server{Handler: FileServer(os.DirFS(dir)), Timeout: 100 * time.Millisecond, Retries: 2,
-					OnEvent: func(e Event) {
-						if e.Kind == TransferEnd {
-							ends <- e
-						}
-					}}, "udp4")
+				addr, ends := startEndsServer(t, dir)
 				c := newRawClient(t, addr)
 				c.request(opRRQ, "initrd", append([]string{"tsize", "0"}, eng.opts...)...)
 				require.Equal(t, opOACK, opOf(c.recv(3*time.Second)))
@@ -84,13 +78,7 @@ func TestUnacknowledgedEmptyLastBlock(t *testing.T) {
 // has not confirmed anything.
 func TestUnacknowledgedEmptyFile(t *testing.T) {
 	dir := testTree(t, map[string][]byte{"empty": {}})
-	ends := make(chan Event, 1)
-	addr := startServer(t, &Server{Handler: FileServer(os.DirFS(dir)), Timeout: 100 * time.Millisecond, Retries: 2,
-		OnEvent: func(e Event) {
-			if e.Kind == TransferEnd {
-				ends <- e
-			}
-		}}, "udp4")
+	addr, ends := startEndsServer(t, dir)
 	c := newRawClient(t, addr)
 	c.request(opRRQ, "empty", "tsize", "0", "blksize", "1024")
 	require.Equal(t, opOACK, opOf(c.recv(3*time.Second)))
@@ -102,4 +90,18 @@ func TestUnacknowledgedEmptyFile(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the transfer did not end")
 	}
+}
+
+// startEndsServer serves dir with a short give-up time (100 ms × 3) and
+// passes on the transfers' end events.
+func startEndsServer(t *testing.T, dir string) (string, <-chan Event) {
+	t.Helper()
+	ends := make(chan Event, 1)
+	addr := startServer(t, &Server{Handler: FileServer(os.DirFS(dir)), Timeout: 100 * time.Millisecond, Retries: 2,
+		OnEvent: func(e Event) {
+			if e.Kind == TransferEnd {
+				ends <- e
+			}
+		}}, "udp4")
+	return addr, ends
 }
