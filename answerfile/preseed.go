@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/pxekit/pxekit/internal/instnet"
 )
 
 func renderPreseed(pl *plan) []byte {
@@ -65,9 +67,7 @@ func renderPreseed(pl *plan) []byte {
 		w("d-i netcfg/get_ipaddress string %s", pfx.Addr())
 		w("d-i netcfg/get_netmask string %s", netmask(pfx.Bits()))
 		if n.Gateway == "" {
-			// "none", not empty: netcfg guesses the subnet's first
-			// address for an empty answer.
-			w("d-i netcfg/get_gateway string none")
+			w("d-i netcfg/get_gateway string %s", instnet.NetcfgNoGateway)
 			w("d-i netcfg/no_default_route boolean true")
 		} else {
 			w("d-i netcfg/get_gateway string %s", n.Gateway)

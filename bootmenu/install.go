@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pxekit/pxekit/internal/instnet"
 	"github.com/pxekit/pxekit/internal/osid"
 )
 
@@ -212,9 +213,7 @@ func InstallArgs(osID string, in InstallInput) ([]Arg, error) {
 			if in.Gateway.IsValid() {
 				args = append(args, KV("netcfg/get_gateway", in.Gateway.String()))
 			} else {
-				// "none": netcfg replaces an empty answer with a guess
-				// (the subnet's first address) and routes through it.
-				args = append(args, KV("netcfg/get_gateway", "none"))
+				args = append(args, KV("netcfg/get_gateway", instnet.NetcfgNoGateway))
 			}
 		}
 		if len(in.Nameservers) > 0 {

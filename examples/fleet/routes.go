@@ -291,7 +291,7 @@ const maxReport = 32 << 10
 func (f *fleet) serveReport(w http.ResponseWriter, r *http.Request) {
 	ip, mac, err := answerfile.ReportSender(r)
 	if err != nil {
-		http.Error(w, "pxekit: not a MAC address", http.StatusBadRequest)
+		http.Error(w, "pxekit: "+strings.TrimPrefix(err.Error(), "answerfile: "), http.StatusBadRequest)
 		return
 	}
 	if !f.gate.Expecting(mac) || !f.gate.TokenOK(mac, r.PathValue("token")) {

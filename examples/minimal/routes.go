@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -63,7 +62,8 @@ func (s *site) httpHandler(tree fs.FS) http.Handler {
 	mux.Handle("POST /api/report/{mac}", rep)
 	media, files := s.media.Handler(), isosrc.FileServer(tree)
 	mux.Handle("/", isosrc.Observe(isosrc.ContentOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, _, ok := s.media.Lookup(strings.TrimPrefix(path.Clean(r.URL.Path), "/")); ok || r.URL.Path == "/image.iso" {
+		name := strings.TrimPrefix(path.Clean(r.URL.Path), "/")
+		if _, _, ok := s.media.Lookup(name); ok || name == "image.iso" {
 			media.ServeHTTP(w, r)
 		} else {
 			files.ServeHTTP(w, r)
@@ -87,7 +87,7 @@ func (s *site) httpEvent(ev isosrc.HTTPEvent) {
 func (s *site) report(r *http.Request, rep *answerfile.Report) error {
 	ip, hw, err := answerfile.ReportSender(r)
 	if err != nil {
-		return errors.New("not a MAC address")
+		return err // names the path element that is not a MAC address
 	}
 	// A MAC in the path counts only when the boot made it known: nobody
 	// can invent hosts.

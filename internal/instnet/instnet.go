@@ -9,6 +9,12 @@ package instnet
 
 import "net/netip"
 
+// NetcfgNoGateway is the answer to d-i's netcfg/get_gateway that means
+// "no gateway", on the kernel line and in a preseed file alike: netcfg
+// replaces an empty answer with a guess, the subnet's first address
+// (static.c), and routes through it.
+const NetcfgNoGateway = "none"
+
 // Net is the network set-up of an installer before it reads its answer
 // file. The zero value means DHCP and the installers' own defaults.
 type Net struct {
